@@ -1,0 +1,233 @@
+import { z } from "zod";
+
+/** The JSON form of an event: what checkpoints store and what `EventType.fromJSON` reads back. */
+export interface EventJSON {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** An event instance: its type and its validated payload. Immutable once created. */
+export interface WorkflowEvent<D = Record<string, unknown>> {
+  readonly type: EventType<D>;
+  readonly data: D;
+  toJSON(): EventJSON;
+}
+
+/** Thrown when a payload does not match an event type's schema; `issues` name the failing paths. */
+export class EventValidationError extends Error {
+  override readonly name = "EventValidationError";
+  constructor(
+    readonly eventType: string,
+    readonly issues: string[],
+  ) {
+    super(issues.join("; "));
+  }
+}
+
+type AnyShape = z.ZodRawShape;
+type Data<S extends AnyShape> = z.output<z.ZodObject<S>>;
+
+export interface ExtendOptions {
+  description?: string;
+}
+
+/**
+ * An event type: a name (the wire `type`), a zod object schema for its payload and an optional parent.
+ *
+ * @example
+ * const Progress = Event.extend("ProgressEvent", { pct: z.number() });
+ * const ev = Progress.create({ pct: 50 });
+ */
+export class EventType<D = Record<string, unknown>> {
+  /** Ancestor names, nearest first, without this type and without the root `Event`. */
+  readonly ancestors: readonly string[];
+
+  constructor(
+    readonly name: string,
+    readonly schema: z.ZodObject,
+    readonly parent: EventType<any> | null,
+    readonly builtin: boolean,
+    readonly description?: string,
+  ) {
+    const chain: string[] = [];
+    for (let p = parent; p && p.parent; p = p.parent) chain.push(p.name);
+    this.ancestors = chain;
+  }
+
+  /** Declare a subtype whose payload adds `shape` to this type's fields. */
+  extend<S extends AnyShape>(
+    name: string,
+    shape: S = {} as S,
+    options: ExtendOptions = {},
+  ): EventType<Omit<D, keyof S> & Data<S>> {
+    assertEventName(name);
+    if (BUILTIN_NAMES.has(name)) {
+      throw new Error(`Event name "${name}" is reserved for a built-in event; choose another name.`);
+    }
+    // User types strip unknown keys even when the parent is open (StartEvent, InputRequiredEvent):
+    // an event's payload is exactly what its type declares.
+    const inherited = this.name === "StopEvent" || this.name === "StartEvent" ? {} : this.schema.shape;
+    const schema = z.object({ ...inherited, ...shape });
+    return new EventType(name, schema, this, false, options.description) as never;
+  }
+
+  /** Create an instance, validating the payload. Throws `EventValidationError` naming failing paths. */
+  create(data: Partial<D> = {}): WorkflowEvent<D> {
+    const parsed = this.schema.safeParse(data ?? {});
+    if (!parsed.success) throw new EventValidationError(this.name, formatIssues(this.name, parsed.error));
+    return makeEvent(this, parsed.data as D);
+  }
+
+  /** True when `other` is this type or one of its ancestors (a step accepting a parent accepts its subtypes). */
+  isSubtypeOf(other: EventType<any>): boolean {
+    for (let t: EventType<any> | null = this; t; t = t.parent) {
+      if (t === other || (t.builtin && other.builtin && t.name === other.name)) return true;
+    }
+    return false;
+  }
+
+  /** Type guard: `ev` is an instance of this type or of a subtype. */
+  is(ev: unknown): ev is WorkflowEvent<D> {
+    return isWorkflowEvent(ev) && ev.type.isSubtypeOf(this);
+  }
+}
+
+const EVENT_BRAND = Symbol.for("llamactl.event");
+
+function makeEvent<D>(type: EventType<D>, data: D): WorkflowEvent<D> {
+  const ev = {
+    type,
+    data,
+    toJSON: () => ({ type: type.name, data: data as Record<string, unknown> }),
+    [EVENT_BRAND]: true,
+  };
+  return Object.freeze(ev);
+}
+
+export function isWorkflowEvent(value: unknown): value is WorkflowEvent<any> {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[EVENT_BRAND] === true;
+}
+
+export function formatIssues(typeName: string, error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? `${typeName}.${issue.path.join(".")}` : typeName;
+    return `${path}: ${issue.message}`;
+  });
+}
+
+function assertEventName(name: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new Error(`Event name "${name}" must start with a letter or "_" and contain only letters, digits and "_".`);
+  }
+}
+
+function builtin(name: string, schema: z.ZodObject, parent: EventType<any> | null): EventType<any> {
+  return new EventType(name, schema, parent, true);
+}
+
+/** The root of every event type. */
+export const Event = builtin("Event", z.looseObject({}), null);
+/** Starts a run. Open: any fields. Extend it to type the start payload. */
+export const StartEvent = builtin("StartEvent", z.looseObject({}), Event) as EventType<Record<string, unknown>>;
+/** Ends a run; `result` is what awaiting the handler returns. */
+export const StopEvent = builtin("StopEvent", z.object({ result: z.unknown().optional() }), Event) as EventType<{
+  result?: unknown;
+}>;
+/** Published to ask a human for input; conventionally `{ prefix }`. */
+export const InputRequiredEvent = builtin("InputRequiredEvent", z.looseObject({}), Event) as EventType<
+  Record<string, unknown>
+>;
+/** A human's answer, sent from outside the run; conventionally `{ response }`. */
+export const HumanResponseEvent = builtin("HumanResponseEvent", z.looseObject({}), Event) as EventType<
+  Record<string, unknown>
+>;
+
+/** Parent of engine-internal events (hidden from streams unless asked for). */
+export const InternalDispatchEvent = builtin("InternalDispatchEvent", z.looseObject({}), Event);
+
+export const StepStateChanged = builtin(
+  "StepStateChanged",
+  z.object({
+    name: z.string(),
+    step_state: z.enum(["preparing", "running", "not_running"]),
+    worker_id: z.string(),
+    input_event_name: z.string(),
+    output_event_name: z.string().nullable(),
+  }),
+  InternalDispatchEvent,
+) as EventType<{
+  name: string;
+  step_state: "preparing" | "running" | "not_running";
+  worker_id: string;
+  input_event_name: string;
+  output_event_name: string | null;
+}>;
+
+export const WorkflowIdleEvent = builtin("WorkflowIdleEvent", z.object({}), InternalDispatchEvent);
+
+export const UnhandledEvent = builtin(
+  "UnhandledEvent",
+  z.object({
+    event_type: z.string(),
+    qualified_name: z.string(),
+    step_name: z.string().nullable(),
+    idle: z.boolean(),
+  }),
+  InternalDispatchEvent,
+) as EventType<{ event_type: string; qualified_name: string; step_name: string | null; idle: boolean }>;
+
+export const WorkflowFailedEvent = builtin(
+  "WorkflowFailedEvent",
+  z.object({
+    step_name: z.string().nullable(),
+    exception: z.object({ exception_type: z.string(), exception_message: z.string() }),
+    attempts: z.number(),
+    elapsed_seconds: z.number(),
+  }),
+  StopEvent,
+) as EventType<{
+  step_name: string | null;
+  exception: { exception_type: string; exception_message: string };
+  attempts: number;
+  elapsed_seconds: number;
+}>;
+
+export const WorkflowCancelledEvent = builtin("WorkflowCancelledEvent", z.object({}), StopEvent);
+
+export const WorkflowTimedOutEvent = builtin(
+  "WorkflowTimedOutEvent",
+  z.object({ timeout: z.number(), active_steps: z.array(z.string()) }),
+  StopEvent,
+) as EventType<{ timeout: number; active_steps: string[] }>;
+
+export const BUILTIN_EVENTS: readonly EventType<any>[] = [
+  Event,
+  StartEvent,
+  StopEvent,
+  InputRequiredEvent,
+  HumanResponseEvent,
+  InternalDispatchEvent,
+  StepStateChanged,
+  WorkflowIdleEvent,
+  UnhandledEvent,
+  WorkflowFailedEvent,
+  WorkflowCancelledEvent,
+  WorkflowTimedOutEvent,
+];
+const BUILTIN_NAMES = new Set(BUILTIN_EVENTS.map((t) => t.name));
+
+export function isBuiltinEventName(name: string): boolean {
+  return BUILTIN_NAMES.has(name);
+}
+
+/** A stop-type event: `StopEvent` itself or any subtype (including the terminal built-ins). */
+export function isStopType(type: EventType<any>): boolean {
+  return type.isSubtypeOf(StopEvent);
+}
+
+export function isInternalType(type: EventType<any>): boolean {
+  return type.isSubtypeOf(InternalDispatchEvent);
+}
+
+/** Instance type produced by an event type. */
+export type EventOf<T> = T extends EventType<infer D> ? WorkflowEvent<D> : never;

@@ -1,0 +1,12 @@
+export * from "./events.ts";
+export * from "./errors.ts";
+export type { Context, RunStore, WaitOptions } from "./context.ts";
+export type { Checkpoint, JournalEntry, StructureSummary } from "./checkpoint.ts";
+export { Workflow, isWorkflow, eventFromJSON, WORKFLOW_BRAND } from "./workflow.ts";
+export type { StepOptions, RetryPolicy, WorkflowOptions, WorkflowAnalysis, StepDefinition } from "./workflow.ts";
+export { WorkflowHandler, generateId, resultOf } from "./handler.ts";
+export type { RunOptions, EventsOptions, SequencedEvent } from "./handler.ts";
+export type { CommitBatch, TerminalOutcome, TerminalStatus } from "./runner.ts";
+export { qualifiedName } from "./runner.ts";
+export { eventJsonSchema, workflowSchemas, workflowEventTypes, workflowGraph } from "./graph.ts";
+export type { WorkflowGraph, GraphNode, GraphEdge, JsonSchema } from "./graph.ts";
