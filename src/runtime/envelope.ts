@@ -1,0 +1,29 @@
+import { qualifiedName, type WorkflowEvent } from "../workflows/index.ts";
+import type { EventEnvelope, HandlerRecord } from "../store/types.ts";
+
+/** The wire envelope of an event published by a run of the workflow declared as `workflowName`. */
+export function toEnvelope(workflowName: string, event: WorkflowEvent<any>): EventEnvelope {
+  return {
+    value: { ...(event.data as Record<string, unknown>) },
+    qualified_name: qualifiedName(workflowName, event.type),
+    type: event.type.name,
+    types: event.type.ancestors.length ? [...event.type.ancestors] : null,
+  };
+}
+
+export function isStopEnvelope(envelope: EventEnvelope): boolean {
+  return envelope.type === "StopEvent" || (envelope.types?.includes("StopEvent") ?? false);
+}
+
+export function isInternalEnvelope(envelope: EventEnvelope): boolean {
+  return envelope.type === "InternalDispatchEvent" || (envelope.types?.includes("InternalDispatchEvent") ?? false);
+}
+
+/** UTC ISO 8601 with six fractional digits and `+00:00` (Python clients reject `Z`). */
+export function formatTimestamp(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000+00:00");
+}
+
+export function isTerminalStatus(status: HandlerRecord["status"]): boolean {
+  return status !== "running";
+}

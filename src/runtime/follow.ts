@@ -1,0 +1,92 @@
+import type { StoredEvent, WorkflowStore } from "../store/types.ts";
+import { isStopEnvelope } from "./envelope.ts";
+import type { RunBus } from "./run-bus.ts";
+
+const PAGE = 1000;
+/** Live events buffered for a slow reader before it falls back to reading the store. */
+const MAX_BUFFERED = 10_000;
+
+/**
+ * Stored events of a run after `after`, then live ones, in sequence order without gaps or duplicates
+ * at the seam. Pull-based: a slow consumer is not pushed to (it reads the store when it catches up).
+ * Ends after the first stop-type event, or once the stop event is stored even at or before the cursor,
+ * or when the run's log is closed (purge, shutdown).
+ */
+export async function* followRun(store: WorkflowStore, bus: RunBus, runId: string, after: number): AsyncGenerator<StoredEvent[]> {
+  let cursor = after;
+  let buffered: StoredEvent[] = [];
+  let overflow = false;
+  let closed = false;
+  let stopSeen = false;
+  let wake: (() => void) | null = null;
+  const unsubscribe = bus.subscribe(runId, (signal) => {
+    if ("closed" in signal) closed = true;
+    else {
+      if (signal.events.some((e) => isStopEnvelope(e.envelope))) stopSeen = true;
+      if (buffered.length + signal.events.length > MAX_BUFFERED) {
+        overflow = true;
+        buffered = [];
+      } else if (!overflow) buffered.push(...signal.events);
+    }
+    wake?.();
+    wake = null;
+  });
+  try {
+    // Backlog from the store; also what a reader that fell behind catches up with.
+    const catchUp = async function* () {
+      while (true) {
+        const page = await store.readEvents(runId, cursor, PAGE);
+        if (page.length === 0) return;
+        cursor = page[page.length - 1].sequence;
+        yield page;
+        if (page.some((e) => isStopEnvelope(e.envelope))) return;
+      }
+    };
+    for await (const page of catchUp()) {
+      yield page;
+      if (page.some((e) => isStopEnvelope(e.envelope))) return;
+    }
+    if (await stopStoredAtOrBefore(store, runId, cursor)) return;
+    while (true) {
+      if (overflow) {
+        overflow = false;
+        buffered = [];
+        for await (const page of catchUp()) {
+          yield page;
+          if (page.some((e) => isStopEnvelope(e.envelope))) return;
+        }
+      }
+      const fresh = buffered.filter((e) => e.sequence > cursor);
+      buffered = [];
+      if (fresh.length) {
+        if (fresh[0].sequence !== cursor + 1) {
+          // A gap between what we sent and what arrived: fill it from the store.
+          for await (const page of catchUp()) {
+            yield page;
+            if (page.some((e) => isStopEnvelope(e.envelope))) return;
+          }
+          continue;
+        }
+        cursor = fresh[fresh.length - 1].sequence;
+        yield fresh;
+        if (fresh.some((e) => isStopEnvelope(e.envelope))) return;
+        continue;
+      }
+      if (stopSeen || closed) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (buffered.length || closed || overflow) resolve();
+      });
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** True when the run's log ends with a stop-type event at or before `cursor`. */
+async function stopStoredAtOrBefore(store: WorkflowStore, runId: string, cursor: number): Promise<boolean> {
+  const last = await store.lastSequence(runId);
+  if (last < 0 || last > cursor) return false;
+  const [event] = await store.readEvents(runId, last - 1, 1);
+  return event !== undefined && isStopEnvelope(event.envelope);
+}

@@ -1,0 +1,350 @@
+import type { Checkpoint, CommitBatch, Workflow, WorkflowEvent, WorkflowHandler } from "../workflows/index.ts";
+import { errorMessage, generateId, WorkflowFailedEvent } from "../workflows/index.ts";
+import type { EventEnvelope, HandlerFilter, HandlerRecord, StoredEvent, WorkflowStore } from "../store/types.ts";
+import { formatTimestamp, isStopEnvelope, toEnvelope } from "./envelope.ts";
+import { RuntimeError } from "./errors.ts";
+import { followRun } from "./follow.ts";
+import { RunBus } from "./run-bus.ts";
+import type { RuntimeLogger } from "./logger.ts";
+
+export interface RuntimeOptions {
+  store: WorkflowStore;
+  /** Configured name → workflow, in configuration order. */
+  workflows: ReadonlyMap<string, Workflow<any>>;
+  logger: RuntimeLogger;
+  clock?: () => Date;
+  /** Release runs that only wait for external events after this many ms. Default 60 000; 0 disables. */
+  idleTimeoutMs?: number;
+  /** Terminal handlers kept. Default 1000. */
+  maxCompleted?: number;
+}
+
+interface ActiveRun {
+  handlerId: string;
+  runId: string;
+  workflowName: string;
+  workflow: Workflow<any>;
+  record: HandlerRecord;
+  handler: WorkflowHandler | null;
+  idleTimer: NodeJS.Timeout | null;
+  idle: boolean;
+}
+
+/**
+ * Owns the runs between the engine and the store: starts them, persists every commit (handler record
+ * before the stop event, events before they are streamed), resumes them after a restart, releases idle
+ * ones from memory and rebuilds them on demand.
+ */
+export class Runtime {
+  readonly bus = new RunBus();
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly resuming = new Map<string, Promise<ActiveRun | null>>();
+  private readonly reserved = new Set<string>();
+  private readonly terminalWaiters = new Map<string, Set<(rec: HandlerRecord | null) => void>>();
+  private readonly clock: () => Date;
+  private readonly idleTimeoutMs: number;
+  private readonly maxCompleted: number;
+  private pruneScheduled = false;
+  private state: "new" | "started" | "stopped" = "new";
+
+  constructor(private readonly options: RuntimeOptions) {
+    this.clock = options.clock ?? (() => new Date());
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.maxCompleted = options.maxCompleted ?? 1000;
+  }
+
+  get store(): WorkflowStore {
+    return this.options.store;
+  }
+
+  get started(): boolean {
+    return this.state === "started";
+  }
+
+  workflowNames(): string[] {
+    return [...this.options.workflows.keys()];
+  }
+
+  workflow(name: string): Workflow<any> | undefined {
+    return this.options.workflows.get(name);
+  }
+
+  /** Resume every unfinished run of a configured workflow. */
+  async start(): Promise<void> {
+    const running = await this.store.listHandlers({ status: ["running"] });
+    const unknown = new Set<string>();
+    for (const rec of running) {
+      const workflow = this.workflow(rec.workflowName);
+      if (!workflow) {
+        unknown.add(rec.workflowName);
+        continue;
+      }
+      const cp = await this.store.loadCheckpoint(rec.handlerId);
+      const data = cp?.data as Checkpoint | undefined;
+      // A run that only waits for input stays released until an event or a cancel arrives for it.
+      if (data && data.idle && data.waiters.every((w) => w.timeout === null) && this.idleTimeoutMs > 0) continue;
+      await this.ensureActive(rec);
+    }
+    for (const name of unknown) {
+      this.options.logger.warn(`Runs of workflow "${name}" are still running in the store, but it is no longer configured; they are left as they are.`);
+    }
+    this.state = "started";
+  }
+
+  /** Stop driving runs (they stay `running` in the store and resume at the next start); end every stream. */
+  async stop(): Promise<void> {
+    this.state = "stopped";
+    for (const run of this.active.values()) {
+      if (run.idleTimer) clearTimeout(run.idleTimer);
+      run.handler?.detach();
+    }
+    this.active.clear();
+    this.bus.closeAll();
+  }
+
+  getHandler(handlerId: string): Promise<HandlerRecord | null> {
+    return this.store.getHandler(handlerId);
+  }
+
+  listHandlers(filter: HandlerFilter): Promise<HandlerRecord[]> {
+    return this.store.listHandlers(filter);
+  }
+
+  /** Create the handler record and start the run; resolves with the record as created (`running`). */
+  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null): Promise<HandlerRecord> {
+    const workflow = this.workflow(workflowName);
+    if (!workflow) throw new RuntimeError("WORKFLOW_NOT_FOUND");
+    const handlerId = requestedId ?? generateId();
+    if (this.reserved.has(handlerId) || this.active.has(handlerId)) throw alreadyRunning(handlerId);
+    this.reserved.add(handlerId);
+    try {
+      let initialState: Record<string, unknown> | undefined;
+      const existing = requestedId ? await this.store.getHandler(handlerId) : null;
+      if (existing?.status === "running") throw alreadyRunning(handlerId);
+      if (existing) {
+        const cp = await this.store.loadCheckpoint(handlerId);
+        initialState = (cp?.data as Checkpoint | undefined)?.state as Record<string, unknown> | undefined;
+      }
+      const runId = generateId();
+      const now = this.now();
+      const record: HandlerRecord = {
+        handlerId,
+        workflowName,
+        runId,
+        status: "running",
+        error: null,
+        result: null,
+        startedAt: now,
+        updatedAt: now,
+        completedAt: null,
+      };
+      try {
+        await this.store.write({ handlerId, runId, handler: record });
+      } catch (error) {
+        throw new RuntimeError("PERSISTENCE_FAILED", undefined, undefined, error);
+      }
+      const run = this.track(record, workflow);
+      try {
+        run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: this.commitFor(run) });
+      } catch (error) {
+        this.active.delete(handlerId);
+        throw new RuntimeError("RUN_START_FAILED", undefined, undefined, error);
+      }
+      return record;
+    } finally {
+      this.reserved.delete(handlerId);
+    }
+  }
+
+  /** Resolves with the handler's terminal record (or null if it was purged first). */
+  async waitForTerminal(handlerId: string): Promise<HandlerRecord | null> {
+    const pending = new Promise<HandlerRecord | null>((resolve) => {
+      let set = this.terminalWaiters.get(handlerId);
+      if (!set) this.terminalWaiters.set(handlerId, (set = new Set()));
+      set.add(resolve);
+    });
+    const rec = await this.store.getHandler(handlerId);
+    if (!rec || rec.status !== "running") this.resolveTerminal(handlerId, rec);
+    return pending;
+  }
+
+  /** Deliver an event to a running handler (rebuilding it first if it was released). */
+  async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
+    const run = await this.ensureActive(rec);
+    if (!run?.handler) throw new RuntimeError("WORKFLOW_ALREADY_COMPLETED");
+    await run.handler.sendEvent(event, { step: step ?? undefined });
+  }
+
+  /** Cancel a running handler; with `purge`, delete it (terminal ones too) with its events and checkpoint. */
+  async cancel(handlerId: string, purge: boolean): Promise<"cancelled" | "deleted"> {
+    const rec = await this.store.getHandler(handlerId);
+    if (!rec) throw new RuntimeError("HANDLER_NOT_FOUND");
+    if (rec.status === "running") {
+      const run = this.workflow(rec.workflowName) ? await this.ensureActive(rec) : null;
+      if (run?.handler) {
+        await run.handler.cancel();
+      } else if ((await this.store.getHandler(handlerId))?.status === "running") {
+        await this.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });
+      }
+    } else if (!purge) {
+      throw new RuntimeError("HANDLER_NOT_RUNNING");
+    }
+    if (!purge) return "cancelled";
+    await this.store.deleteHandler(handlerId);
+    if (rec.runId) this.bus.close(rec.runId);
+    this.resolveTerminal(handlerId, null);
+    return "deleted";
+  }
+
+  /** Stored and live events of a run after `after`, in batches; ends after the stop-type event. */
+  follow(runId: string, after: number): AsyncGenerator<StoredEvent[]> {
+    return followRun(this.store, this.bus, runId, after);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private now(): string {
+    return formatTimestamp(this.clock());
+  }
+
+  private track(record: HandlerRecord, workflow: Workflow<any>): ActiveRun {
+    const run: ActiveRun = {
+      handlerId: record.handlerId,
+      runId: record.runId!,
+      workflowName: record.workflowName,
+      workflow,
+      record,
+      handler: null,
+      idleTimer: null,
+      idle: false,
+    };
+    this.active.set(record.handlerId, run);
+    return run;
+  }
+
+  private commitFor(run: ActiveRun): (batch: CommitBatch) => Promise<void> {
+    return async (batch) => {
+      const events = batch.events.map((e) => toEnvelope(run.workflow.name, e));
+      let handler: HandlerRecord | undefined;
+      const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
+      if (batch.terminal) {
+        const now = this.now();
+        const { status, error, stopEvent } = batch.terminal;
+        handler = {
+          ...run.record,
+          status,
+          error,
+          result: status === "completed" ? toEnvelope(run.workflow.name, stopEvent) : null,
+          updatedAt: now,
+          completedAt: now,
+        };
+      } else if (idle !== run.idle) {
+        handler = { ...run.record, updatedAt: this.now() };
+      }
+      const stored = await this.store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
+      if (handler) run.record = handler;
+      run.idle = idle;
+      if (batch.terminal) {
+        if (run.idleTimer) clearTimeout(run.idleTimer);
+        if (this.active.get(run.handlerId) === run) this.active.delete(run.handlerId);
+        this.resolveTerminal(run.handlerId, handler!);
+        this.schedulePrune();
+      } else {
+        this.updateIdleTimer(run);
+      }
+      this.bus.emit(run.runId, stored);
+    };
+  }
+
+  private updateIdleTimer(run: ActiveRun): void {
+    if (!run.idle || this.idleTimeoutMs <= 0) {
+      if (run.idleTimer) clearTimeout(run.idleTimer);
+      run.idleTimer = null;
+      return;
+    }
+    if (run.idleTimer) return;
+    run.idleTimer = setTimeout(() => {
+      run.idleTimer = null;
+      if (this.active.get(run.handlerId) !== run || !run.idle || !run.handler?.idle) return;
+      run.handler.detach();
+      this.active.delete(run.handlerId);
+      this.options.logger.debug(`Released idle run ${run.runId} of handler ${run.handlerId} from memory.`);
+    }, this.idleTimeoutMs);
+    run.idleTimer.unref();
+  }
+
+  /** The in-memory run of a running handler, rebuilt from its checkpoint when it was released. */
+  private ensureActive(rec: HandlerRecord): Promise<ActiveRun | null> {
+    const current = this.active.get(rec.handlerId);
+    if (current) return Promise.resolve(current);
+    let pending = this.resuming.get(rec.handlerId);
+    if (!pending) {
+      pending = this.resume(rec).finally(() => this.resuming.delete(rec.handlerId));
+      this.resuming.set(rec.handlerId, pending);
+    }
+    return pending;
+  }
+
+  private async resume(rec: HandlerRecord): Promise<ActiveRun | null> {
+    const workflow = this.workflow(rec.workflowName);
+    if (!workflow) return null;
+    const cp = await this.store.loadCheckpoint(rec.handlerId);
+    if (!cp || cp.runId !== rec.runId) {
+      await this.markUnresumable(rec, "no checkpoint was saved for its run before the server stopped");
+      return null;
+    }
+    const run = this.track(rec, workflow);
+    try {
+      run.handler = workflow.resume(cp.data as Checkpoint, { keepHistory: false, commit: this.commitFor(run) });
+    } catch (error) {
+      this.active.delete(rec.handlerId);
+      await this.markUnresumable(rec, errorMessage(error));
+      return null;
+    }
+    this.options.logger.debug(`Resumed run ${rec.runId} of handler ${rec.handlerId}.`);
+    return run;
+  }
+
+  private async markUnresumable(rec: HandlerRecord, reason: string): Promise<void> {
+    const message = `Run ${rec.runId} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
+    const failed = WorkflowFailedEvent.create({
+      step_name: null,
+      exception: { exception_type: "ResumeError", exception_message: message },
+      attempts: 0,
+      elapsed_seconds: 0,
+    });
+    this.options.logger.warn(`Handler ${rec.handlerId} failed: ${message}`);
+    await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed));
+  }
+
+  /** End a run the engine is not driving: handler record first, then its stop-type event. */
+  private async finishWithoutEngine(rec: HandlerRecord, status: "failed" | "cancelled", error: string | null, stop: EventEnvelope): Promise<void> {
+    const now = this.now();
+    const handler: HandlerRecord = { ...rec, status, error, result: null, updatedAt: now, completedAt: now };
+    const stored = await this.store.write({ handlerId: rec.handlerId, runId: rec.runId!, handler, events: [stop] });
+    this.resolveTerminal(rec.handlerId, handler);
+    this.bus.emit(rec.runId!, stored);
+  }
+
+  private resolveTerminal(handlerId: string, rec: HandlerRecord | null): void {
+    const set = this.terminalWaiters.get(handlerId);
+    if (!set) return;
+    this.terminalWaiters.delete(handlerId);
+    for (const resolve of set) resolve(rec);
+  }
+
+  private schedulePrune(): void {
+    if (this.pruneScheduled) return;
+    this.pruneScheduled = true;
+    setImmediate(() => {
+      this.pruneScheduled = false;
+      this.store.pruneTerminal(this.maxCompleted).catch((error) => this.options.logger.error(`Could not prune finished handlers: ${errorMessage(error)}`));
+    });
+  }
+}
+
+function alreadyRunning(handlerId: string): RuntimeError {
+  return new RuntimeError("HANDLER_ALREADY_RUNNING", `Handler '${handlerId}' is already running`);
+}
+
+export { isStopEnvelope };

@@ -1,0 +1,91 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Runtime } from "../runtime/runtime.ts";
+import { WorkflowCatalog } from "./catalog.ts";
+import { ApiError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { registerAccessLog } from "./plugins/access-log.ts";
+import { registerCors } from "./plugins/cors.ts";
+import { registerErrorHandler } from "./plugins/error-handler.ts";
+import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
+import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
+import { registerEventRoutes } from "./routes/events.ts";
+import { registerHandlerRoutes } from "./routes/handlers.ts";
+import { registerRunRoutes } from "./routes/runs.ts";
+import { registerWorkflowRoutes } from "./routes/workflows.ts";
+
+export const BODY_LIMIT = 10 * 1024 * 1024;
+
+export interface AppDeps {
+  /** The runtime, or null when the workflows failed to load (API routes then answer 503). */
+  runtime: Runtime | null;
+  logger: Logger;
+}
+
+export interface AppConfig {
+  deploymentName: string;
+  /** SSE heartbeat interval in ms (default 25 000; 0 disables). */
+  heartbeatMs?: number;
+  uiConfigured?: boolean;
+  /** CORS on every route (default true; `DISABLE_CORS=1` turns it off in the CLI). */
+  cors?: boolean;
+  /** Why the workflows are not loaded (shown in 503 hints and /readyz). */
+  loadError?: string;
+  /** Readiness beyond the runtime (e.g. shutting down). */
+  readiness?: () => Readiness;
+}
+
+/**
+ * The app server as a Fastify instance. Never listens: tests inject requests, the CLI calls `listen`.
+ *
+ * @example
+ * const app = await buildApp({ runtime, logger }, { deploymentName: "app" });
+ * const res = await app.inject({ method: "GET", url: "/deployments/app/workflows" });
+ */
+export async function buildApp(deps: AppDeps, config: AppConfig): Promise<FastifyInstance> {
+  const { runtime, logger } = deps;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  // Bodies are read as text whatever the Content-Type (clients disagree on it) and parsed by the routes,
+  // which know the exact error each contract path expects. Never 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  registerRequestId(app);
+  if (config.cors !== false) registerCors(app);
+  registerErrorHandler(app, logger);
+  registerAccessLog(app, logger);
+
+  const base = `/deployments/${config.deploymentName}`;
+  const readiness = (): Readiness => {
+    const extra = config.readiness?.();
+    if (extra && !extra.ready) return extra;
+    if (!runtime) return { ready: false, reason: "workflows failed to load" };
+    if (!runtime.started) return { ready: false, reason: "starting" };
+    return { ready: true };
+  };
+  registerAppRoutes(app, { deploymentName: config.deploymentName, uiConfigured: config.uiConfigured ?? false, readiness });
+
+  await app.register(
+    async (api) => {
+      if (!runtime) {
+        api.all("/*", async () => {
+          throw new ApiError("WORKFLOWS_NOT_LOADED", undefined, config.loadError ?? "Fix the errors printed by llamactl; the server reloads on the next save.");
+        });
+        return;
+      }
+      const ctx = { runtime, catalog: new WorkflowCatalog(runtime), logger, heartbeatMs: config.heartbeatMs ?? 25_000 };
+      registerWorkflowRoutes(api, ctx);
+      registerRunRoutes(api, ctx);
+      registerHandlerRoutes(api, ctx);
+      registerEventRoutes(api, ctx);
+    },
+    { prefix: base },
+  );
+  return app;
+}

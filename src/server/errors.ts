@@ -1,0 +1,76 @@
+import { RuntimeError } from "../runtime/errors.ts";
+
+/** Permanent error codes: code → HTTP status and default `detail`. Never rename or reuse a code. */
+export const ERROR_CODES = {
+  ROUTE_NOT_FOUND: { status: 404, detail: "Not Found" },
+  METHOD_NOT_ALLOWED: { status: 405, detail: "Method Not Allowed" },
+  DEPLOYMENT_NOT_FOUND: { status: 404, detail: "Deployment not found" },
+  WORKFLOW_NOT_FOUND: { status: 404, detail: "Workflow not found" },
+  HANDLER_NOT_FOUND: { status: 404, detail: "Handler not found" },
+  HANDLER_NOT_RUNNING: { status: 404, detail: "Handler not found" },
+  HANDLER_HAS_NO_RUN: { status: 404, detail: "Handler has no associated run" },
+  HANDLER_ALREADY_RUNNING: { status: 409, detail: "Handler is already running" },
+  WORKFLOW_ALREADY_COMPLETED: { status: 409, detail: "Workflow already completed" },
+  INVALID_JSON_BODY: { status: 400, detail: "Invalid JSON body" },
+  INVALID_REQUEST_BODY: { status: 400, detail: "Error processing request body" },
+  CONTEXT_API_DISABLED: {
+    status: 400,
+    detail: "Context API is disabled. Serialized contexts are not supported by this server.",
+  },
+  INVALID_START_EVENT: { status: 400, detail: "Validation error for 'start_event'" },
+  START_EVENT_TYPE_MISMATCH: { status: 400, detail: "Start event must be an instance of StartEvent" },
+  EVENT_DATA_REQUIRED: { status: 400, detail: "Event data is required" },
+  INVALID_EVENT: { status: 400, detail: "Failed to deserialize event" },
+  INVALID_AFTER_SEQUENCE: { status: 400, detail: "Invalid after_sequence" },
+  PAYLOAD_TOO_LARGE: { status: 413, detail: "Request body too large" },
+  PERSISTENCE_FAILED: { status: 500, detail: "Initial persistence failed" },
+  RUN_START_FAILED: { status: 500, detail: "Error running workflow" },
+  SEND_EVENT_FAILED: { status: 500, detail: "Failed to send event" },
+  SCHEMA_UNAVAILABLE: { status: 500, detail: "Error getting schema of start event for workflow" },
+  REPRESENTATION_UNAVAILABLE: { status: 500, detail: "Error while getting JSON workflow representation" },
+  WORKFLOWS_NOT_LOADED: { status: 503, detail: "Workflows are not loaded" },
+  INTERNAL_ERROR: { status: 500, detail: "Internal server error" },
+  UI_NOT_CONFIGURED: { status: 404, detail: "No UI is configured for this deployment" },
+  UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
+  UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },
+  DEBUGGER_UNAVAILABLE: { status: 503, detail: "The workflow debugger is not installed" },
+} as const satisfies Record<string, { status: number; detail: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error a route throws; the error handler renders `{"detail","code","hint"?}` with the code's status. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly hint?: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail ?? ERROR_CODES[code].detail);
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  HANDLER_NOT_FOUND: "List handlers with GET /handlers.",
+  HANDLER_NOT_RUNNING: "The handler has already finished; only running handlers can be cancelled (use ?purge=true to delete it).",
+  WORKFLOW_NOT_FOUND: "List the configured workflows with GET /workflows.",
+  WORKFLOW_ALREADY_COMPLETED: "Events can only be sent to running handlers; start a new run.",
+  PAYLOAD_TOO_LARGE: "Request bodies are limited to 10 MiB.",
+};
+
+export function defaultHint(code: ErrorCode): string | undefined {
+  return HINTS[code];
+}
+
+/** Translate a runtime failure into the API error of the same code. */
+export function fromRuntimeError(error: RuntimeError): ApiError {
+  const code = (error.code in ERROR_CODES ? error.code : "INTERNAL_ERROR") as ErrorCode;
+  return new ApiError(code, error.hasMessage ? error.message : undefined, error.hint ?? defaultHint(code));
+}
+
+export function errorBody(detail: string, code: string, hint?: string): string {
+  return JSON.stringify(hint === undefined ? { detail, code } : { detail, code, hint });
+}

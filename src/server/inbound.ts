@@ -1,0 +1,154 @@
+import {
+  EventValidationError,
+  type EventType,
+  qualifiedName,
+  type Workflow,
+  type WorkflowEvent,
+  workflowEventTypes,
+} from "../workflows/index.ts";
+import { ApiError } from "./errors.ts";
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function jsonReason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Parse a request body as JSON whatever its Content-Type; empty means `{}`. */
+export function parseBody(raw: unknown, route: "run" | "events"): JsonObject {
+  const prefix = route === "run" ? "Invalid JSON body: " : "Error processing request: ";
+  let value: unknown = raw;
+  if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) return {};
+  if (typeof raw === "string" || Buffer.isBuffer(raw)) {
+    try {
+      value = JSON.parse(String(raw));
+    } catch (error) {
+      throw new ApiError("INVALID_JSON_BODY", prefix + jsonReason(error), "Send a JSON object as the request body.");
+    }
+  }
+  if (!isObject(value)) {
+    const detail = route === "run" ? "Error processing request body: expected a JSON object" : "Error processing request: expected a JSON object";
+    throw new ApiError("INVALID_REQUEST_BODY", detail, "Send a JSON object as the request body.");
+  }
+  return value;
+}
+
+/** `context` is truthy in the Python sense. */
+export function isTruthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === "") return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (isObject(value)) return Object.keys(value).length > 0;
+  return true;
+}
+
+/** The workflow's inbound registry: start, stop, accepted, returned, emitted, awaited, external types. */
+export class EventRegistry {
+  readonly types: EventType<any>[];
+  private readonly byName = new Map<string, EventType<any>>();
+
+  constructor(private readonly workflow: Workflow<any>) {
+    this.types = workflowEventTypes(workflow);
+    for (const t of this.types) this.byName.set(t.name, t);
+  }
+
+  /** Exact name, else the one registered type that lists `name` among its ancestors. */
+  resolveType(name: string): EventType<any> | null {
+    const exact = this.byName.get(name);
+    if (exact) return exact;
+    const heirs = this.types.filter((t) => t.ancestors.includes(name));
+    return heirs.length === 1 ? heirs[0] : null;
+  }
+
+  resolveQualifiedName(qn: string): EventType<any> | null {
+    const exact = this.types.find((t) => qualifiedName(this.workflow.name, t) === qn);
+    if (exact) return exact;
+    return this.resolveType(qn.slice(qn.lastIndexOf(".") + 1));
+  }
+
+  expected(): string {
+    return this.types
+      .map((t) => t.name)
+      .sort()
+      .join(", ");
+  }
+}
+
+const DESERIALIZE = "Failed to deserialize event. Must be a json object, or stringified json object";
+
+/** Parse an inbound event (http-api.md §5): string or object, `value`/`data`/`_data`, type resolution, validation. */
+export function parseEvent(registry: EventRegistry, raw: unknown, invalid: (detail: string) => ApiError): WorkflowEvent<any> {
+  let obj: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      obj = JSON.parse(raw);
+    } catch {
+      throw invalid(DESERIALIZE);
+    }
+  }
+  if (!isObject(obj)) throw invalid(DESERIALIZE);
+  const rawPayload = "value" in obj ? obj.value : "data" in obj ? obj.data : {};
+  if (!isObject(rawPayload)) throw invalid("Failed to deserialize event: the event's value must be a JSON object");
+  let payload: JsonObject = rawPayload;
+  if (isObject(payload._data)) {
+    const { _data, ...explicit } = payload;
+    payload = { ...(_data as JsonObject), ...explicit };
+  }
+  let type: EventType<any> | null;
+  if (typeof obj.type === "string" && obj.type !== "") {
+    type = registry.resolveType(obj.type);
+    if (!type) throw invalid(`Invalid event type: ${obj.type}. Expected one of ${registry.expected()}`);
+  } else if (typeof obj.qualified_name === "string" && obj.qualified_name !== "") {
+    type = registry.resolveQualifiedName(obj.qualified_name);
+    if (!type) throw invalid(`Invalid event type: ${obj.qualified_name}. Expected one of ${registry.expected()}`);
+  } else {
+    throw invalid("Invalid client data. Must have a type or a qualified name");
+  }
+  try {
+    return type.create(payload);
+  } catch (error) {
+    if (error instanceof EventValidationError) throw invalid(`Failed to deserialize event: ${error.issues.join("; ")}`);
+    throw error;
+  }
+}
+
+function startError(reason: string): ApiError {
+  return new ApiError("INVALID_START_EVENT", `Validation error for 'start_event': ${reason}`, "Send the start event's fields as an object under \"start_event\"; GET /workflows/{name}/schema lists them.");
+}
+
+/** Resolve the start event of a run body (http-api.md §3.6). */
+export function resolveStartEvent(workflow: Workflow<any>, registry: EventRegistry, body: JsonObject): WorkflowEvent<any> {
+  const startType = workflow.analyse().startType;
+  let source: unknown = body.start_event ?? body.kwargs ?? {};
+  if (typeof source === "string") {
+    try {
+      source = JSON.parse(source);
+    } catch (error) {
+      throw startError(jsonReason(error));
+    }
+  }
+  if (!isObject(source)) throw startError("expected a JSON object");
+  const isEnvelope = "value" in source || ("type" in source && "qualified_name" in source);
+  if (!isEnvelope) {
+    try {
+      return startType.create(source);
+    } catch (error) {
+      if (error instanceof EventValidationError) throw startError(error.issues.join("; "));
+      throw error;
+    }
+  }
+  const event = parseEvent(registry, source, (detail) => {
+    if (detail.startsWith("Failed to deserialize event: ")) return startError(detail.slice("Failed to deserialize event: ".length));
+    if (detail.startsWith("Invalid event type")) return mismatch(startType);
+    return startError(detail);
+  });
+  if (!event.type.isSubtypeOf(startType)) throw mismatch(startType);
+  return event;
+}
+
+function mismatch(startType: EventType<any>): ApiError {
+  return new ApiError("START_EVENT_TYPE_MISMATCH", `Start event must be an instance of ${startType.name}`);
+}

@@ -1,0 +1,17 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "../logger.ts";
+
+const QUIET = /^\/(health|healthz|livez|readyz)\/?$|^\/debugger\/|\/docs\/|^\/deployments\/[^/]+\/ui(\/|$)/;
+
+/** One record per request with status, duration and request id; health, UI and asset traffic excluded. */
+export function registerAccessLog(app: FastifyInstance, logger: Logger): void {
+  app.addHook("onResponse", async (req, reply) => {
+    const path = req.url.split("?")[0];
+    if (QUIET.test(path)) return;
+    logger.info(`${req.method} ${req.url}`, {
+      status_code: reply.statusCode,
+      duration_ms: Math.round(reply.elapsedTime),
+      request_id: req.id,
+    });
+  });
+}

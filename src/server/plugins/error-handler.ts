@@ -1,0 +1,31 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { RuntimeError } from "../../runtime/errors.ts";
+import type { Logger } from "../logger.ts";
+import { ApiError, errorBody, fromRuntimeError } from "../errors.ts";
+
+function send(reply: FastifyReply, error: ApiError): FastifyReply {
+  if (error.headers) reply.headers(error.headers);
+  return reply.code(error.status).type("application/json").send(errorBody(error.message, error.code, error.hint));
+}
+
+/**
+ * One renderer for every error: `{"detail","code","hint"?}`. Routes just throw. Unknown errors become
+ * 500 INTERNAL_ERROR without exception text; the log has them with the request id.
+ */
+export function registerErrorHandler(app: FastifyInstance, logger: Logger): void {
+  app.setErrorHandler((error: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ApiError) return send(reply, error);
+    if (error instanceof RuntimeError) {
+      const api = fromRuntimeError(error);
+      if (api.status >= 500) logger.error(`${api.message}: ${String(error.cause ?? error.message)}`, { request_id: req.id });
+      return send(reply, api.status >= 500 ? new ApiError(api.code, undefined, `See the server log for request ${req.id}.`) : api);
+    }
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return send(reply, new ApiError("PAYLOAD_TOO_LARGE", undefined, "Request bodies are limited to 10 MiB."));
+    if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
+      return send(reply, new ApiError("INVALID_REQUEST_BODY", `Error processing request body: ${error.message}`));
+    }
+    logger.error(`Unhandled error: ${error.stack ?? String(error)}`, { request_id: req.id });
+    return send(reply, new ApiError("INTERNAL_ERROR", undefined, `See the server log for request ${req.id}.`));
+  });
+  app.setNotFoundHandler((_req, reply) => send(reply, new ApiError("ROUTE_NOT_FOUND")));
+}

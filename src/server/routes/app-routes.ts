@@ -1,0 +1,43 @@
+import type { FastifyInstance } from "fastify";
+import { ApiError } from "../errors.ts";
+
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
+export interface AppRouteOptions {
+  deploymentName: string;
+  uiConfigured: boolean;
+  readiness: () => Readiness;
+}
+
+/** Redirects, liveness and readiness, and the 404 for other deployment names. */
+export function registerAppRoutes(app: FastifyInstance, options: AppRouteOptions): void {
+  const base = `/deployments/${options.deploymentName}`;
+  const landing = options.uiConfigured ? `${base}/ui/` : `${base}/docs`;
+  app.get("/", async (_req, reply) => reply.code(307).header("location", `${base}/`).send());
+  app.get(base, async (_req, reply) => reply.code(307).header("location", landing).send());
+  app.get(`${base}/`, async (_req, reply) => reply.code(307).header("location", landing).send());
+
+  for (const path of ["/livez", "/healthz"]) {
+    for (const p of [path, `${path}/`]) app.get(p, async () => ({ status: "Healthy" }));
+  }
+  for (const path of ["/readyz", "/health"]) {
+    for (const p of [path, `${path}/`]) {
+      app.get(p, async (_req, reply) => {
+        const { ready, reason } = options.readiness();
+        if (ready) return { status: "Healthy" };
+        return reply.code(503).send({ status: "Unhealthy", reason: reason ?? "starting" });
+      });
+    }
+  }
+
+  const otherDeployment = async (req: { params: unknown }) => {
+    const { deployment } = req.params as { deployment: string };
+    if (deployment === options.deploymentName) throw new ApiError("ROUTE_NOT_FOUND");
+    throw new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves ${base}.`);
+  };
+  app.all("/deployments/:deployment", otherDeployment);
+  app.all("/deployments/:deployment/*", otherDeployment);
+}

@@ -1,0 +1,12 @@
+import type { Runtime } from "../../runtime/runtime.ts";
+import type { Logger } from "../logger.ts";
+import type { WorkflowCatalog } from "../catalog.ts";
+
+/** What the Workflows API routes share. */
+export interface ApiContext {
+  runtime: Runtime;
+  catalog: WorkflowCatalog;
+  logger: Logger;
+  /** SSE heartbeat interval in ms; 0 disables. */
+  heartbeatMs: number;
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from "fastify";
+import { ApiError } from "../errors.ts";
+
+type Method = "GET" | "POST";
+const ALL: readonly string[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
+
+export interface RouteSpec {
+  GET?: RouteHandlerMethod;
+  POST?: RouteHandlerMethod;
+  /** Custom HEAD (e.g. a stream answering headers only); default: Fastify's HEAD from GET. */
+  HEAD?: RouteHandlerMethod;
+}
+
+/**
+ * Register the methods a path serves; every other method answers 405 with `Allow` (a known path with a
+ * method it does not serve is not a 404).
+ */
+export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec): void {
+  const served: string[] = [];
+  for (const method of ["GET", "POST"] as Method[]) {
+    const handler = spec[method];
+    if (!handler) continue;
+    served.push(method);
+    app.route({ method, url, handler, exposeHeadRoute: method === "GET" && !spec.HEAD });
+  }
+  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD });
+  const allow = [...served, ...(spec.GET ? ["HEAD"] : []), "OPTIONS"].sort().join(", ");
+  const others = ALL.filter((m) => !served.includes(m));
+  if (!spec.GET && !others.includes("HEAD")) others.push("HEAD");
+  app.route({
+    method: others as never,
+    url,
+    handler: async (_req: FastifyRequest, _reply: FastifyReply) => {
+      throw new ApiError("METHOD_NOT_ALLOWED", undefined, `This path serves ${allow}.`, { allow });
+    },
+  });
+}
+
+/** A query boolean: true only when the value lower-cases to `true`. */
+export function queryBool(value: unknown, fallback: boolean): boolean {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return fallback;
+  return String(v).toLowerCase() === "true";
+}
+
+/** Repeated query values as a list (trimmed, empties dropped). */
+export function queryList(value: unknown): string[] {
+  const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  return values.map((v) => String(v).trim()).filter((v) => v !== "");
+}

@@ -1,0 +1,116 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { isInternalEnvelope, isStopEnvelope } from "../../runtime/envelope.ts";
+import { RuntimeError } from "../../runtime/errors.ts";
+import type { HandlerRecord } from "../../store/types.ts";
+import { ApiError, fromRuntimeError } from "../errors.ts";
+import { isTruthy, parseBody, parseEvent } from "../inbound.ts";
+import { EventStreamWriter } from "../sse.ts";
+import type { ApiContext } from "./context.ts";
+import { defineRoute, queryBool } from "./define.ts";
+
+type IdParams = { handler_id: string };
+
+interface StreamPlan {
+  rec: HandlerRecord;
+  runId: string;
+  cursor: number;
+  sse: boolean;
+  /** 204: nothing after the cursor and the run is complete. */
+  empty: boolean;
+}
+
+/** GET /events/{id}: the run's event stream (SSE or NDJSON). POST /events/{id}: send an event into the run. */
+export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { runtime } = ctx;
+
+  const plan = async (req: FastifyRequest): Promise<StreamPlan> => {
+    const query = req.query as Record<string, unknown>;
+    const rawAfter = Array.isArray(query.after_sequence) ? query.after_sequence[0] : query.after_sequence;
+    const after = rawAfter === undefined ? "now" : String(rawAfter);
+    if (after !== "now" && !/^[+-]?\d+$/.test(after)) {
+      throw new ApiError("INVALID_AFTER_SEQUENCE", `Invalid after_sequence: '${after}'`, "Use an integer sequence (-1 for everything) or \"now\".");
+    }
+    const rec = await runtime.getHandler((req.params as IdParams).handler_id);
+    if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
+    if (!rec.runId) throw new ApiError("HANDLER_HAS_NO_RUN");
+    const sse = queryBool(query.sse, true);
+    const last = await runtime.store.lastSequence(rec.runId);
+    let cursor = after === "now" ? last : Number(after);
+    const header = req.headers["last-event-id"];
+    if (sse && typeof header === "string" && /^[+-]?\d+$/.test(header.trim())) cursor = Number(header.trim());
+    let complete = rec.status !== "running";
+    if (!complete && last >= 0) {
+      const [lastEvent] = await runtime.store.readEvents(rec.runId, last - 1, 1);
+      complete = lastEvent !== undefined && isStopEnvelope(lastEvent.envelope);
+    }
+    return { rec, runId: rec.runId, cursor, sse, empty: last <= cursor && complete };
+  };
+
+  const stream = async (req: FastifyRequest, reply: FastifyReply) => {
+    const p = await plan(req);
+    if (p.empty) return reply.code(204).send();
+    const query = req.query as Record<string, unknown>;
+    const includeInternal = queryBool(query.include_internal, false);
+    const includeQualifiedName = queryBool(query.include_qualified_name, true);
+    reply.hijack();
+    const writer = new EventStreamWriter(reply.raw, {
+      sse: p.sse,
+      heartbeatMs: ctx.heartbeatMs,
+      headers: reply.getHeaders() as Record<string, string>,
+    });
+    const events = runtime.follow(p.runId, p.cursor);
+    writer.onClose(() => void events.return(undefined));
+    try {
+      for await (const batch of events) {
+        for (const { sequence, envelope } of batch) {
+          if (writer.closed) break;
+          if (!includeInternal && isInternalEnvelope(envelope)) continue;
+          const out = includeQualifiedName ? envelope : { ...envelope, qualified_name: null };
+          await writer.write(sequence, JSON.stringify(out));
+        }
+        if (writer.closed) break;
+      }
+    } catch (error) {
+      ctx.logger.error(`Event stream failed: ${String(error)}`, { request_id: req.id });
+    } finally {
+      writer.end();
+    }
+  };
+
+  defineRoute(app, "/events/:handler_id", {
+    GET: stream,
+    HEAD: async (req, reply) => {
+      const p = await plan(req);
+      if (p.empty) return reply.code(204).send();
+      return reply
+        .code(200)
+        .header("content-type", p.sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson")
+        .header("cache-control", "no-cache")
+        .send();
+    },
+    POST: async (req) => {
+      const body = parseBody(req.body, "events");
+      if (!isTruthy(body.event)) {
+        throw new ApiError("EVENT_DATA_REQUIRED", undefined, 'Send {"event": {"type": "<EventName>", "value": {…}}}.');
+      }
+      const rec = await runtime.getHandler((req.params as IdParams).handler_id);
+      if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
+      if (rec.status !== "running") throw new ApiError("WORKFLOW_ALREADY_COMPLETED", undefined, "Events can only be sent to running handlers; start a new run.");
+      const entry = ctx.catalog.get(rec.workflowName);
+      if (!entry) {
+        throw new ApiError("WORKFLOW_NOT_FOUND", undefined, `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.`);
+      }
+      const invalid = (detail: string) => new ApiError("INVALID_EVENT", detail, "GET /workflows/{name}/events lists the event types this workflow accepts.");
+      const event = parseEvent(entry.registry, body.event, invalid);
+      const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
+      try {
+        await runtime.deliver(rec, event, step);
+      } catch (error) {
+        if (error instanceof RuntimeError) throw fromRuntimeError(error);
+        ctx.logger.error("Failed to send event", { request_id: req.id, error: String(error) });
+        throw new ApiError("SEND_EVENT_FAILED", undefined, `See the server log for request ${req.id}.`);
+      }
+      return { status: "sent" };
+    },
+  });
+}

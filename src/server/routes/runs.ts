@@ -1,0 +1,30 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ApiError } from "../errors.ts";
+import { handlerJson } from "../handler-json.ts";
+import { isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
+import type { ApiContext } from "./context.ts";
+import { defineRoute } from "./define.ts";
+
+/** POST /workflows/{name}/run (waits for the end) and /run-nowait (answers at once). */
+export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const handle = (wait: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const { name } = req.params as { name: string };
+    const entry = ctx.catalog.require(name);
+    const body = parseBody(req.body, "run");
+    if (isTruthy(body.context)) {
+      throw new ApiError("CONTEXT_API_DISABLED", undefined, "Omit \"context\"; to continue a previous run, reuse its handler_id.");
+    }
+    const handlerId = body.handler_id;
+    if (handlerId !== undefined && handlerId !== null && (typeof handlerId !== "string" || handlerId.includes("/"))) {
+      throw new ApiError("INVALID_REQUEST_BODY", "Error processing request body: handler_id must be a string without \"/\"", "Omit handler_id to get a generated one.");
+    }
+    const start = resolveStartEvent(entry.workflow, entry.registry, body);
+    const record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null);
+    if (!wait) return handlerJson(record);
+    const final = await ctx.runtime.waitForTerminal(record.handlerId);
+    if (!final) throw new ApiError("HANDLER_NOT_FOUND", undefined, "The handler was deleted while the run was in progress.");
+    return reply.code(final.status === "completed" ? 200 : 500).send(handlerJson(final));
+  };
+  defineRoute(app, "/workflows/:name/run", { POST: handle(true) });
+  defineRoute(app, "/workflows/:name/run-nowait", { POST: handle(false) });
+}
