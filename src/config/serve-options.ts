@@ -1,0 +1,168 @@
+import path from "node:path";
+import { ConfigError, problem } from "./errors.ts";
+import type { ConfigProblem } from "./errors.ts";
+import { DEFAULT_UI_PROXY_PORT } from "./schema.ts";
+import type { ResolvedConfig } from "./types.ts";
+
+export type LogLevel = "debug" | "info" | "warning" | "error" | "critical";
+export type Persistence = { kind: "memory" } | { kind: "local"; path: string } | { kind: "postgres"; url: string };
+
+/** The resolved options of `llamactl serve` (serve.md §4.1). */
+export interface ServeOptions {
+  host: string;
+  /** 0 asks the OS for a free port (used by tests). */
+  port: number;
+  uiPort: number;
+  install: boolean;
+  reload: boolean;
+  /** False with `--no-open-browser` or when `CI` is set; the CLI still checks that stdout is a TTY. */
+  openBrowser: boolean;
+  preview: boolean;
+  persistence: Persistence;
+  logLevel: LogLevel;
+  logFormat: "console" | "json";
+  /** Seconds. */
+  idleTimeout: number;
+  maxCompleted: number;
+}
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 4501;
+export const DEFAULT_LOCAL_PERSISTENCE_PATH = ".llamactl/workflows.db";
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "critical"];
+const CLOUD_MESSAGE = "Cloud persistence is only available with the Python server; use memory, local or a postgres:// URL.";
+
+/** A raw value and the name to blame in messages (`--port` or `LLAMA_DEPLOY_APISERVER_PORT`). */
+interface Raw {
+  value: string;
+  from: string;
+}
+
+/**
+ * Resolves serve options with the precedence flag > shell environment variable > configuration >
+ * default. `flags` are commander's raw values (strings, and booleans for `--no-*`). Throws a
+ * ConfigError naming each invalid flag or variable.
+ *
+ * @example resolveServeOptions({ port: "8000" }, process.env, config, config.projectDir).port // 8000
+ */
+export function resolveServeOptions(
+  flags: Record<string, unknown>,
+  shellEnv: Record<string, string | undefined>,
+  config: ResolvedConfig | null,
+  projectDir: string,
+): ServeOptions {
+  const problems: ConfigProblem[] = [];
+  const fromEnv = (name: string): Raw | null => {
+    const value = shellEnv[name]?.trim();
+    return value === undefined || value === "" ? null : { value, from: name };
+  };
+  const pick = (flag: string, flagName: string, envName?: string): Raw | null => {
+    const given = flags[flag];
+    if (given !== undefined && given !== null) return { value: String(given), from: flagName };
+    return envName === undefined ? null : fromEnv(envName);
+  };
+  const invalid = (raw: Raw, requirement: string) => problems.push(problem(`${raw.from} must be ${requirement} (got ${JSON.stringify(raw.value)}).`));
+
+  const integer = (raw: Raw | null, fallback: number, min: number, max: number, requirement: string): number => {
+    if (raw === null) return fallback;
+    const value = /^\d+$/.test(raw.value.trim()) ? Number(raw.value) : NaN;
+    if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+    invalid(raw, requirement);
+    return fallback;
+  };
+  const choice = <T extends string>(raw: Raw | null, fallback: T, allowed: readonly T[], aliases: Record<string, T>, requirement: string): T => {
+    if (raw === null) return fallback;
+    const lowered = raw.value.trim().toLowerCase();
+    const value = aliases[lowered] ?? (allowed as readonly string[]).find((a) => a === lowered);
+    if (value !== undefined) return value as T;
+    invalid(raw, requirement);
+    return fallback;
+  };
+
+  const host = pick("host", "--host", "LLAMA_DEPLOY_APISERVER_HOST");
+  if (host !== null && host.value.trim() === "") invalid(host, "a host name or IP address");
+  // Port 0 is accepted on purpose: the OS picks a free port (tests start the real CLI that way).
+  const port = integer(pick("port", "--port", "LLAMA_DEPLOY_APISERVER_PORT"), DEFAULT_PORT, 0, 65535, "an integer from 1 to 65535");
+  const uiPortRaw = pick("uiPort", "--ui-port", "LLAMA_DEPLOY_APISERVER_PROXY_UI_PORT");
+  const uiPort = integer(uiPortRaw, config?.ui?.proxyPort ?? DEFAULT_UI_PROXY_PORT, 1, 65535, "an integer from 1 to 65535");
+
+  // commander sets `reload: true` unless --no-reload is given, so only `false` is a decision by flag.
+  const reloadEnv = fromEnv("LLAMA_DEPLOY_APISERVER_RELOAD");
+  let reload = true;
+  if (flags.reload === false) reload = false;
+  else if (reloadEnv !== null) {
+    const parsed = parseBoolean(reloadEnv.value);
+    if (parsed === undefined) invalid(reloadEnv, "one of true, false, 1, 0, yes, no");
+    else reload = parsed;
+  }
+  const ci = shellEnv.CI;
+  const inCi = ci !== undefined && ci.trim() !== "" && parseBoolean(ci) !== false;
+
+  const persistence = resolvePersistence(
+    pick("persistence", "--persistence", "LLAMA_DEPLOY_APISERVER_PERSISTENCE"),
+    pick("localPersistencePath", "--local-persistence-path", "LLAMA_DEPLOY_APISERVER_LOCAL_PERSISTENCE_PATH"),
+    projectDir,
+    problems,
+  );
+  const logLevel = choice(pick("logLevel", "--log-level", "LOG_LEVEL"), "info", LOG_LEVELS, { warn: "warning" }, `one of ${LOG_LEVELS.join(", ")}`);
+  const logFormat = choice(pick("logFormat", "--log-format", "LOG_FORMAT"), "console", ["console", "json"] as const, {}, "console or json");
+
+  const idleRaw = pick("idleTimeout", "--idle-timeout");
+  let idleTimeout = 60;
+  if (idleRaw !== null) {
+    const value = /^\d+(\.\d+)?$/.test(idleRaw.value.trim()) ? Number(idleRaw.value) : NaN;
+    if (Number.isFinite(value)) idleTimeout = value;
+    else invalid(idleRaw, "a number of seconds, 0 or more");
+  }
+  const maxCompleted = integer(pick("maxCompleted", "--max-completed"), 1000, 0, Number.MAX_SAFE_INTEGER, "an integer, 0 or more");
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    host: host?.value.trim() ?? DEFAULT_HOST,
+    port,
+    uiPort,
+    install: flags.install !== false,
+    reload,
+    openBrowser: flags.openBrowser !== false && !inCi,
+    preview: flags.preview === true,
+    persistence: Object.freeze(persistence),
+    logLevel,
+    logFormat,
+    idleTimeout,
+    maxCompleted,
+  });
+}
+
+function resolvePersistence(kind: Raw | null, localPath: Raw | null, projectDir: string, problems: ConfigProblem[]): Persistence {
+  const local = (): Persistence => {
+    if (localPath !== null && localPath.value.trim() === "") {
+      problems.push(problem(`${localPath.from} must be a file path (got "").`));
+    }
+    const file = localPath?.value.trim() || DEFAULT_LOCAL_PERSISTENCE_PATH;
+    return { kind: "local", path: path.resolve(projectDir, file) };
+  };
+  if (kind === null) return local();
+  const value = kind.value.trim();
+  const lowered = value.toLowerCase();
+  if (lowered === "memory") return { kind: "memory" };
+  if (lowered === "local") return local();
+  if (lowered === "cloud") {
+    problems.push(problem(CLOUD_MESSAGE));
+    return { kind: "memory" };
+  }
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    // The URL may hold a password, so it is never echoed back.
+    if (URL.canParse(value)) return { kind: "postgres", url: value };
+    problems.push(problem(`${kind.from} must be a valid postgres:// URL.`));
+    return { kind: "memory" };
+  }
+  problems.push(problem(`${kind.from} must be memory, local or a postgres:// URL (got ${JSON.stringify(value)}).`));
+  return { kind: "memory" };
+}
+
+function parseBoolean(raw: string): boolean | undefined {
+  const value = raw.trim().toLowerCase();
+  if (["true", "1", "yes"].includes(value)) return true;
+  if (["false", "0", "no"].includes(value)) return false;
+  return undefined;
+}

@@ -1,0 +1,164 @@
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, resolveServeOptions } from "../../src/config/index.ts";
+import type { ResolvedConfig } from "../../src/config/index.ts";
+
+const PROJECT = path.resolve("/tmp/project");
+
+function withUiPort(proxyPort: number): ResolvedConfig {
+  return {
+    projectDir: PROJECT,
+    sourceFile: path.join(PROJECT, "llama_agents.toml"),
+    sourceLabel: "llama_agents.toml",
+    sourceSection: "",
+    name: "app",
+    workflows: [],
+    envFiles: [],
+    requiredEnvVars: [],
+    env: {},
+    ui: {
+      directory: path.join(PROJECT, "ui"),
+      directoryLabel: "ui",
+      buildCommand: "build",
+      serveCommand: "dev",
+      packageManager: "npm",
+      proxyPort,
+      buildOutputDir: path.join(PROJECT, "ui", "dist"),
+    },
+    warnings: [],
+  };
+}
+
+function messages(flags: Record<string, unknown>, env: Record<string, string | undefined> = {}): string[] {
+  try {
+    resolveServeOptions(flags, env, null, PROJECT);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => p.message);
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+// commander's values when no flag is given: --no-* options default to true.
+const NO_FLAGS = { install: true, reload: true, openBrowser: true };
+
+describe("serve options (serve.md §4.1)", () => {
+  it("defaults to 127.0.0.1:4501, UI port 4502 and local persistence under the project", () => {
+    expect(resolveServeOptions(NO_FLAGS, {}, null, PROJECT)).toEqual({
+      host: "127.0.0.1",
+      port: 4501,
+      uiPort: 4502,
+      install: true,
+      reload: true,
+      openBrowser: true,
+      preview: false,
+      persistence: { kind: "local", path: path.join(PROJECT, ".llamactl", "workflows.db") },
+      logLevel: "info",
+      logFormat: "console",
+      idleTimeout: 60,
+      maxCompleted: 1000,
+    });
+  });
+
+  it("prefers flags over env vars over ui.proxy_port", () => {
+    const config = withUiPort(4600);
+    expect(resolveServeOptions(NO_FLAGS, {}, config, PROJECT).uiPort).toBe(4600);
+    const env = { LLAMA_DEPLOY_APISERVER_PROXY_UI_PORT: "4700", LLAMA_DEPLOY_APISERVER_PORT: "8000", LLAMA_DEPLOY_APISERVER_HOST: "0.0.0.0" };
+    const fromEnv = resolveServeOptions(NO_FLAGS, env, config, PROJECT);
+    expect([fromEnv.uiPort, fromEnv.port, fromEnv.host]).toEqual([4700, 8000, "0.0.0.0"]);
+    const fromFlags = resolveServeOptions({ ...NO_FLAGS, uiPort: "4800", port: "9000", host: "localhost" }, env, config, PROJECT);
+    expect([fromFlags.uiPort, fromFlags.port, fromFlags.host]).toEqual([4800, 9000, "localhost"]);
+  });
+
+  it("ignores empty env vars", () => {
+    expect(resolveServeOptions(NO_FLAGS, { LLAMA_DEPLOY_APISERVER_PORT: "", LOG_LEVEL: " " }, null, PROJECT)).toMatchObject({
+      port: 4501,
+      logLevel: "info",
+    });
+  });
+
+  it("names the flag or variable of an invalid value, reporting all at once", () => {
+    expect(messages({ port: "abc", uiPort: "70000", logLevel: "verbose", logFormat: "xml", idleTimeout: "-1", maxCompleted: "1.5" })).toEqual([
+      '--port must be an integer from 1 to 65535 (got "abc").',
+      '--ui-port must be an integer from 1 to 65535 (got "70000").',
+      '--log-level must be one of debug, info, warning, error, critical (got "verbose").',
+      '--log-format must be console or json (got "xml").',
+      '--idle-timeout must be a number of seconds, 0 or more (got "-1").',
+      '--max-completed must be an integer, 0 or more (got "1.5").',
+    ]);
+    expect(messages({}, { LLAMA_DEPLOY_APISERVER_PORT: "80x" })).toEqual([
+      'LLAMA_DEPLOY_APISERVER_PORT must be an integer from 1 to 65535 (got "80x").',
+    ]);
+  });
+
+  it("accepts port 0 so the OS picks a free port", () => {
+    expect(resolveServeOptions({ port: "0" }, {}, null, PROJECT).port).toBe(0);
+  });
+
+  it("refuses cloud persistence with the spec's message", () => {
+    expect(messages({ persistence: "cloud" })).toEqual([
+      "Cloud persistence is only available with the Python server; use memory, local or a postgres:// URL.",
+    ]);
+    expect(messages({ persistence: "sqlite" })).toEqual(['--persistence must be memory, local or a postgres:// URL (got "sqlite").']);
+  });
+
+  it("resolves memory, local and postgres persistence, from flag or env", () => {
+    expect(resolveServeOptions({ persistence: "MEMORY" }, {}, null, PROJECT).persistence).toEqual({ kind: "memory" });
+    const url = "postgresql://user:pw@db:5432/app";
+    expect(resolveServeOptions({}, { LLAMA_DEPLOY_APISERVER_PERSISTENCE: url }, null, PROJECT).persistence).toEqual({
+      kind: "postgres",
+      url,
+    });
+    expect(resolveServeOptions({ persistence: "memory" }, { LLAMA_DEPLOY_APISERVER_PERSISTENCE: url }, null, PROJECT).persistence).toEqual({
+      kind: "memory",
+    });
+  });
+
+  it("applies --local-persistence-path without an explicit --persistence local", () => {
+    expect(resolveServeOptions({ localPersistencePath: "data/runs.db" }, {}, null, PROJECT).persistence).toEqual({
+      kind: "local",
+      path: path.join(PROJECT, "data", "runs.db"),
+    });
+    expect(
+      resolveServeOptions({}, { LLAMA_DEPLOY_APISERVER_LOCAL_PERSISTENCE_PATH: "/abs/x.db" }, null, PROJECT).persistence,
+    ).toEqual({ kind: "local", path: path.resolve("/abs/x.db") });
+  });
+
+  it("reads log level case-insensitively with warn as an alias, and LOG_FORMAT from the shell", () => {
+    expect(resolveServeOptions({ logLevel: "WARN" }, {}, null, PROJECT).logLevel).toBe("warning");
+    expect(resolveServeOptions({}, { LOG_LEVEL: "Debug", LOG_FORMAT: "JSON" }, null, PROJECT)).toMatchObject({
+      logLevel: "debug",
+      logFormat: "json",
+    });
+  });
+
+  it("turns reload off with --no-reload or a false-ish LLAMA_DEPLOY_APISERVER_RELOAD", () => {
+    expect(resolveServeOptions({ reload: false }, { LLAMA_DEPLOY_APISERVER_RELOAD: "true" }, null, PROJECT).reload).toBe(false);
+    for (const value of ["false", "0", "no", "FALSE", "No"]) {
+      expect(resolveServeOptions(NO_FLAGS, { LLAMA_DEPLOY_APISERVER_RELOAD: value }, null, PROJECT).reload).toBe(false);
+    }
+    for (const value of ["true", "1", "yes", "YES"]) {
+      expect(resolveServeOptions(NO_FLAGS, { LLAMA_DEPLOY_APISERVER_RELOAD: value }, null, PROJECT).reload).toBe(true);
+    }
+    expect(messages(NO_FLAGS, { LLAMA_DEPLOY_APISERVER_RELOAD: "maybe" })).toEqual([
+      'LLAMA_DEPLOY_APISERVER_RELOAD must be one of true, false, 1, 0, yes, no (got "maybe").',
+    ]);
+  });
+
+  it("maps --no-install, --no-open-browser and --preview, and does not open a browser in CI", () => {
+    expect(resolveServeOptions({ install: false, openBrowser: false, preview: true }, {}, null, PROJECT)).toMatchObject({
+      install: false,
+      openBrowser: false,
+      preview: true,
+    });
+    expect(resolveServeOptions(NO_FLAGS, { CI: "true" }, null, PROJECT).openBrowser).toBe(false);
+    expect(resolveServeOptions(NO_FLAGS, { CI: "false" }, null, PROJECT).openBrowser).toBe(true);
+  });
+
+  it("parses --idle-timeout and --max-completed", () => {
+    expect(resolveServeOptions({ idleTimeout: "2.5", maxCompleted: "0" }, {}, null, PROJECT)).toMatchObject({
+      idleTimeout: 2.5,
+      maxCompleted: 0,
+    });
+  });
+});
