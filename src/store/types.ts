@@ -66,21 +66,27 @@ export interface WorkflowStore {
   /** Where the data lives (a file path), or null for memory. */
   readonly location: string | null;
 
-  /** Apply a write atomically; resolves with the appended events and their sequences. Writes may be grouped into one transaction. */
+  /**
+   * Apply a write atomically; resolves with the appended events and their sequences (the envelope
+   * objects given, not copies) once committed. Writes may be grouped into one transaction; one that
+   * fails rejects alone unless the store itself failed (locked, full disk: a StoreError). Events or a
+   * checkpoint for a handler the store has never seen are rejected: write its record first.
+   * Reads observe committed writes only, so await the write before reading it back.
+   */
   write(write: RunWrite): Promise<StoredEvent[]>;
   getHandler(handlerId: string): Promise<HandlerRecord | null>;
   /** Oldest first (by `startedAt`, then insertion). */
   listHandlers(filter?: HandlerFilter): Promise<HandlerRecord[]>;
-  /** Events of a run with `sequence > afterSequence`, in order; at most `limit` when given. */
+  /** Events of a run with `sequence > afterSequence` (any negative: all), in order; at most `limit` (a non-negative integer) when given. Fresh objects. */
   readEvents(runId: string, afterSequence: number, limit?: number): Promise<StoredEvent[]>;
   /** The last sequence of a run, -1 when it has no events. */
   lastSequence(runId: string): Promise<number>;
   loadCheckpoint(handlerId: string): Promise<StoredCheckpoint | null>;
   /** Remove a handler with every event of its runs and its checkpoint. */
   deleteHandler(handlerId: string): Promise<void>;
-  /** Keep the `keep` most recent terminal handlers, delete older ones (with events and checkpoints); returns the deleted ids. */
+  /** Keep the `keep` most recent terminal handlers (by `startedAt`, then insertion), delete older ones (with events and checkpoints); returns the deleted ids, oldest first. Running handlers are never deleted. */
   pruneTerminal(keep: number): Promise<string[]>;
-  /** Flush pending writes and release the backend. Idempotent. */
+  /** Flush pending writes and release the backend. Idempotent; any other call afterwards rejects. */
   close(): Promise<void>;
 }
 

@@ -1,0 +1,151 @@
+import {
+  checkKeep,
+  checkLimit,
+  closedStoreError,
+  missingHandlerError,
+  serializeWrite,
+  toHandlerRecord,
+  type HandlerRow,
+  type SerializedWrite,
+} from "./records.ts";
+import type { HandlerFilter, HandlerRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
+
+interface StoredHandler {
+  insertion: number;
+  row: HandlerRow;
+}
+
+interface StoredRun {
+  handlerId: string;
+  /** Envelope JSON; the index is the sequence. */
+  events: string[];
+}
+
+/**
+ * A store that keeps everything in this process: for tests and `--store memory`. Nothing survives a
+ * restart. Values are kept as JSON text, so reads return fresh objects, exactly as from SQLite.
+ *
+ * @example
+ * const store = createMemoryStore();
+ * await store.write({ handlerId, runId, handler: record, events: [envelope] });
+ */
+export function createMemoryStore(): WorkflowStore {
+  const handlers = new Map<string, StoredHandler>();
+  const runs = new Map<string, StoredRun>();
+  const runsOfHandler = new Map<string, Set<string>>();
+  const checkpoints = new Map<string, { runId: string; json: string }>();
+  let insertion = 0;
+  let closed = false;
+
+  function ensureOpen(): void {
+    if (closed) throw closedStoreError(null);
+  }
+
+  /** Checks first, then mutates: a write that fails leaves nothing behind. */
+  function apply(write: SerializedWrite): StoredEvent[] {
+    const { handlerId, runId } = write;
+    const writesRunData = write.envelopeJson.length > 0 || write.checkpointJson !== null;
+    if (writesRunData && write.handler === null && !handlers.has(handlerId)) throw missingHandlerError(handlerId);
+
+    if (write.handler !== null) {
+      const existing = handlers.get(handlerId);
+      handlers.set(handlerId, { insertion: existing?.insertion ?? ++insertion, row: write.handler });
+    }
+    const stored: StoredEvent[] = [];
+    if (write.envelopeJson.length > 0) {
+      let run = runs.get(runId);
+      if (run === undefined) {
+        run = { handlerId, events: [] };
+        runs.set(runId, run);
+        let ids = runsOfHandler.get(handlerId);
+        if (ids === undefined) runsOfHandler.set(handlerId, (ids = new Set()));
+        ids.add(runId);
+      }
+      for (let i = 0; i < write.envelopeJson.length; i++) {
+        stored.push({ sequence: run.events.length, envelope: write.envelopes[i] });
+        run.events.push(write.envelopeJson[i]);
+      }
+    }
+    if (write.checkpointJson !== null) checkpoints.set(handlerId, { runId, json: write.checkpointJson });
+    return stored;
+  }
+
+  function remove(handlerId: string): void {
+    handlers.delete(handlerId);
+    checkpoints.delete(handlerId);
+    for (const runId of runsOfHandler.get(handlerId) ?? []) runs.delete(runId);
+    runsOfHandler.delete(handlerId);
+  }
+
+  /** Oldest first: by startedAt (fixed-width ISO strings sort as text), then insertion. */
+  function ordered(): StoredHandler[] {
+    return [...handlers.values()].sort((a, b) =>
+      a.row.started_at < b.row.started_at ? -1 : a.row.started_at > b.row.started_at ? 1 : a.insertion - b.insertion,
+    );
+  }
+
+  return {
+    kind: "memory",
+    location: null,
+
+    async write(write: RunWrite): Promise<StoredEvent[]> {
+      ensureOpen();
+      return apply(serializeWrite(write));
+    },
+
+    async getHandler(handlerId: string): Promise<HandlerRecord | null> {
+      ensureOpen();
+      const stored = handlers.get(handlerId);
+      return stored === undefined ? null : toHandlerRecord(stored.row);
+    },
+
+    async listHandlers(filter: HandlerFilter = {}): Promise<HandlerRecord[]> {
+      ensureOpen();
+      const statuses = filter.status === undefined ? null : new Set<string>(filter.status);
+      const names = filter.workflowName === undefined ? null : new Set(filter.workflowName);
+      return ordered()
+        .filter(({ row }) => (statuses === null || statuses.has(row.status)) && (names === null || names.has(row.workflow_name)))
+        .map(({ row }) => toHandlerRecord(row));
+    },
+
+    async readEvents(runId: string, afterSequence: number, limit?: number): Promise<StoredEvent[]> {
+      ensureOpen();
+      checkLimit(limit);
+      const events = runs.get(runId)?.events ?? [];
+      const start = Math.max(0, Math.floor(afterSequence) + 1);
+      const end = limit === undefined ? events.length : Math.min(events.length, start + limit);
+      const out: StoredEvent[] = [];
+      for (let sequence = start; sequence < end; sequence++) out.push({ sequence, envelope: JSON.parse(events[sequence]) });
+      return out;
+    },
+
+    async lastSequence(runId: string): Promise<number> {
+      ensureOpen();
+      return (runs.get(runId)?.events.length ?? 0) - 1;
+    },
+
+    async loadCheckpoint(handlerId: string): Promise<StoredCheckpoint | null> {
+      ensureOpen();
+      const stored = checkpoints.get(handlerId);
+      return stored === undefined ? null : { handlerId, runId: stored.runId, data: JSON.parse(stored.json) };
+    },
+
+    async deleteHandler(handlerId: string): Promise<void> {
+      ensureOpen();
+      remove(handlerId);
+    },
+
+    async pruneTerminal(keep: number): Promise<string[]> {
+      ensureOpen();
+      checkKeep(keep);
+      const terminal = ordered().filter(({ row }) => row.status !== "running");
+      const doomed = terminal.slice(0, Math.max(0, terminal.length - keep)).map(({ row }) => row.handler_id);
+      for (const handlerId of doomed) remove(handlerId);
+      return doomed;
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

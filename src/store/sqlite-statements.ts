@@ -1,0 +1,57 @@
+import type { Database } from "better-sqlite3";
+import type { HandlerRow } from "./records.ts";
+
+const HANDLER_COLUMNS = "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at";
+const AGE = "started_at, insertion";
+
+export type HandlerParams = HandlerRow & { insertion: number };
+
+/** Every statement the SQLite store runs, prepared once per connection. */
+export function prepareStatements(db: Database) {
+  return {
+    upsertHandler: db.prepare<HandlerParams>(`
+      INSERT INTO handlers (insertion, ${HANDLER_COLUMNS})
+      VALUES (@insertion, @handler_id, @workflow_name, @run_id, @status, @error, @result, @started_at, @updated_at, @completed_at)
+      ON CONFLICT (handler_id) DO UPDATE SET
+        workflow_name = excluded.workflow_name, run_id = excluded.run_id, status = excluded.status,
+        error = excluded.error, result = excluded.result, started_at = excluded.started_at,
+        updated_at = excluded.updated_at, completed_at = excluded.completed_at`),
+    insertEvent: db.prepare<[handlerId: string, runId: string, sequence: number, envelope: string]>(
+      "INSERT INTO events (handler_id, run_id, sequence, envelope) VALUES (?, ?, ?, ?)",
+    ),
+    upsertCheckpoint: db.prepare<[handlerId: string, runId: string, data: string]>(`
+      INSERT INTO checkpoints (handler_id, run_id, data) VALUES (?, ?, ?)
+      ON CONFLICT (handler_id) DO UPDATE SET run_id = excluded.run_id, data = excluded.data`),
+    /** Events and the checkpoint go with it (ON DELETE CASCADE). */
+    deleteHandler: db.prepare<[handlerId: string]>("DELETE FROM handlers WHERE handler_id = ?"),
+
+    getHandler: db.prepare<[handlerId: string], HandlerRow>(`SELECT ${HANDLER_COLUMNS} FROM handlers WHERE handler_id = ?`),
+    /** Filters are JSON arrays, or null for "any"; one statement serves every filter shape. */
+    listHandlers: db.prepare<{ statuses: string | null; names: string | null }, HandlerRow>(`
+      SELECT ${HANDLER_COLUMNS} FROM handlers
+      WHERE (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+        AND (@names IS NULL OR workflow_name IN (SELECT value FROM json_each(@names)))
+      ORDER BY ${AGE}`),
+    /** Terminal handlers beyond the `keep` most recent, most recent first. */
+    selectPrunable: db
+      .prepare<[keep: number], string>(`
+        SELECT handler_id FROM handlers WHERE status <> 'running'
+        ORDER BY started_at DESC, insertion DESC LIMIT -1 OFFSET ?`)
+      .pluck(),
+    maxInsertion: db.prepare<[], number>("SELECT COALESCE(MAX(insertion), 0) FROM handlers").pluck(),
+
+    /** LIMIT -1 means no limit. */
+    readEvents: db
+      .prepare<[runId: string, afterSequence: number, limit: number], [sequence: number, envelope: string]>(
+        "SELECT sequence, envelope FROM events WHERE run_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+      )
+      .raw(),
+    lastSequence: db.prepare<[runId: string], number>("SELECT COALESCE(MAX(sequence), -1) FROM events WHERE run_id = ?").pluck(),
+    runsOfHandler: db.prepare<[handlerId: string], string>("SELECT DISTINCT run_id FROM events WHERE handler_id = ?").pluck(),
+    loadCheckpoint: db.prepare<[handlerId: string], { run_id: string; data: string }>(
+      "SELECT run_id, data FROM checkpoints WHERE handler_id = ?",
+    ),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
