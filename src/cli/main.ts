@@ -1,0 +1,49 @@
+import { Command, CommanderError } from "commander";
+import { readFileSync } from "node:fs";
+
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/**
+ * The command line. Commands only declare their flags here; each action lazy-imports its module, so
+ * `llamactl --help` loads neither the server nor user code. Returns the exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command("llamactl")
+    .description("Serve TypeScript workflows as HTTP APIs for the LlamaIndex workflows ecosystem.")
+    .version(VERSION, "-v, --version")
+    .showHelpAfterError()
+    .exitOverride();
+
+  const serve = (cmd: Command) =>
+    cmd
+      .argument("[path]", "project directory or configuration file", ".")
+      .option("--port <n>", "app server port (env LLAMA_DEPLOY_APISERVER_PORT, default 4501)")
+      .option("--host <host>", "bind address (env LLAMA_DEPLOY_APISERVER_HOST, default 127.0.0.1)")
+      .option("--ui-port <n>", "UI dev server port (default ui.proxy_port, else 4502)")
+      .option("--no-install", "do not install dependencies")
+      .option("--no-reload", "do not restart on source changes")
+      .option("--no-open-browser", "do not open the browser")
+      .option("--preview", "build the UI and serve it statically")
+      .option("--persistence <kind>", "memory, local (SQLite, default) or a postgres:// URL")
+      .option("--local-persistence-path <file>", "SQLite file, relative to the project (default .llamactl/workflows.db)")
+      .option("--log-level <level>", "debug, info, warning, error or critical (default info)")
+      .option("--log-format <format>", "console or json (default console)")
+      .option("--idle-timeout <seconds>", "release runs waiting for input from memory after this long (default 60)")
+      .option("--max-completed <n>", "finished handlers kept (default 1000)")
+      .action(async (path: string, flags: Record<string, unknown>) => {
+        const { serveCommand } = await import("./commands/serve.ts");
+        exitCode = await serveCommand(path, flags);
+      });
+
+  serve(program.command("serve").description("serve the project's workflows on http://127.0.0.1:4501/deployments/<name>"));
+  serve(program.command("dev").description("development commands").command("serve").description("alias of `llamactl serve`"));
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 1;
+    throw error;
+  }
+  return exitCode;
+}
