@@ -1,5 +1,16 @@
 import { relative } from "node:path";
-import { checkRequiredEnv, ConfigError, loadConfig, resolveServeOptions, type ResolvedConfig, type ServeOptions } from "../../config/index.ts";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  checkRequiredEnv,
+  ConfigError,
+  detectPackageManager,
+  loadConfig,
+  resolveServeOptions,
+  type ResolvedConfig,
+  type ServeOptions,
+} from "../../config/index.ts";
+import { installIfNeeded } from "../install.ts";
 import { printProblems, printWarnings } from "../output.ts";
 import { bindPort, PortInUseError } from "../port.ts";
 import { WorkerSupervisor } from "../supervisor.ts";
@@ -37,6 +48,14 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
     printWarnings(["--persistence memory keeps nothing: runs are lost on every reload and restart."]);
   }
 
+  if (options.install) {
+    const problem = await installDependencies(config);
+    if (problem) {
+      printProblems([problem]);
+      return 1;
+    }
+  }
+
   let server;
   try {
     server = await bindPort(options.host, options.port);
@@ -59,6 +78,15 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
   }
   printSummary(config, options, port, first.workflows);
   return supervisor.run();
+}
+
+/** The project folder, then the UI folder when distinct: install only what does not resolve (serve.md §4.3). */
+async function installDependencies(config: ResolvedConfig) {
+  const projectManifest = await readFile(join(config.projectDir, "package.json"), "utf8").then(JSON.parse, () => undefined);
+  const projectPm = await detectPackageManager([config.projectDir], projectManifest);
+  const problem = await installIfNeeded(config.projectDir, projectPm, "install", config.env);
+  if (problem || !config.ui || config.ui.directory === config.projectDir) return problem;
+  return installIfNeeded(config.ui.directory, config.ui.packageManager, "ui install", config.env);
 }
 
 function printSummary(config: ResolvedConfig, options: ServeOptions, port: number, workflows: string[]): void {
