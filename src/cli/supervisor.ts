@@ -22,6 +22,7 @@ export class WorkerSupervisor {
   private crashes: number[] = [];
   private stopping = false;
   private finish: ((code: number) => void) | null = null;
+  private exitCode: number | null = null;
   /** The worker that serves; connections arriving while there is none wait here. */
   private serving: ChildProcess | null = null;
   private readonly waiting: Socket[] = [];
@@ -33,6 +34,7 @@ export class WorkerSupervisor {
     private readonly port: number,
   ) {
     server.on("connection", (socket) => this.dispatch(socket));
+    this.installSignalHandlers();
   }
 
   private dispatch(socket: Socket): void {
@@ -75,18 +77,23 @@ export class WorkerSupervisor {
   /** Serve until a signal; resolves with the exit code. */
   run(): Promise<number> {
     return new Promise((resolve) => {
+      if (this.exitCode !== null) return resolve(this.exitCode);
       this.finish = resolve;
-      const onSignal = () => {
-        if (this.stopping) {
-          this.worker?.kill("SIGKILL");
-          this.done(130);
-          return;
-        }
-        void this.stop();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
     });
+  }
+
+  /** Signals are handled from the first moment, so a signal during start-up also stops cleanly. */
+  private installSignalHandlers(): void {
+    const onSignal = () => {
+      if (this.stopping) {
+        this.worker?.kill("SIGKILL");
+        this.done(130);
+        return;
+      }
+      void this.stop();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   }
 
   private async stop(): Promise<void> {
@@ -125,6 +132,7 @@ export class WorkerSupervisor {
   }
 
   private done(code: number): void {
+    this.exitCode ??= code;
     const finish = this.finish;
     this.finish = null;
     finish?.(code);
