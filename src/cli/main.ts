@@ -39,6 +39,28 @@ export async function main(argv: string[]): Promise<number> {
   serve(program.command("serve").description("serve the project's workflows on http://127.0.0.1:4501/deployments/<name>"));
   serve(program.command("dev").description("development commands").command("serve").description("alias of `llamactl serve`"));
 
+  program
+    .command("validate")
+    .description("load the configuration and workflows without serving; list every problem")
+    .argument("[path]", "project directory or configuration file", ".")
+    .action(async (path: string) => {
+      const { validateCommand } = await import("./commands/validate.ts");
+      exitCode = await validateCommand(path);
+    });
+
+  program
+    .command("run")
+    .description("run a configured workflow in-process (or on a server with --url) and print its events")
+    .argument("<workflow>", "the configured workflow name")
+    .argument("[args...]", "an optional project path, then start fields as key=value")
+    .option("--input <json>", "the start event's fields as a JSON object")
+    .option("--url <url>", "run on a server, e.g. http://127.0.0.1:4501/deployments/app")
+    .option("--json", "print events as NDJSON envelopes")
+    .action(async (workflow: string, args: string[], flags: { input?: string; url?: string; json?: boolean }) => {
+      const { runCommand } = await import("./commands/run.ts");
+      exitCode = await runCommand(workflow, args, flags);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (error) {

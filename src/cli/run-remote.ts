@@ -1,0 +1,90 @@
+import { printProblems } from "./output.ts";
+import { AnswerReader, formatEvent, isInputRequired, isStop, type PrintedEvent, questionOf } from "./run-output.ts";
+
+interface RemoteHandler {
+  handler_id: string;
+  status: string;
+  error: string | null;
+  result: PrintedEvent | null;
+}
+
+/** The deployment base: the URL itself when it names `/deployments/<name>`, else where the server's `/` redirects. */
+async function resolveBase(url: string): Promise<string> {
+  const trimmed = url.replace(/\/+$/, "");
+  if (/\/deployments\/[^/]+$/.test(trimmed)) return trimmed;
+  const res = await fetch(trimmed + "/", { redirect: "manual" });
+  const location = res.headers.get("location");
+  if (!location) throw new Error(`${url} does not look like a llamactl server (no redirect from /); pass the deployment URL, e.g. http://127.0.0.1:4501/deployments/app.`);
+  return new URL(location, trimmed + "/").toString().replace(/\/+$/, "");
+}
+
+async function* ndjson(body: ReadableStream<Uint8Array>): AsyncGenerator<PrintedEvent> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) yield JSON.parse(line) as PrintedEvent;
+    }
+  }
+}
+
+/** `llamactl run --url`: start the workflow on a running server, follow its events, answer its questions. */
+export async function runWorkflowRemote(url: string, workflow: string, input: Record<string, unknown>, options: { json: boolean }): Promise<number> {
+  let base: string;
+  try {
+    base = await resolveBase(url);
+  } catch (error) {
+    printProblems([{ message: `Cannot reach ${url}: ${(error as Error).message}`, hint: "Start the server with `llamactl serve`, or check --url." }]);
+    return 1;
+  }
+  const started = await fetch(`${base}/workflows/${encodeURIComponent(workflow)}/run-nowait`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ start_event: input }),
+  });
+  const body = (await started.json()) as RemoteHandler & { detail?: string; hint?: string };
+  if (!started.ok) {
+    printProblems([{ message: `${body.detail ?? `HTTP ${started.status}`} (${workflow} on ${base})`, hint: body.hint }]);
+    return 1;
+  }
+  const id = body.handler_id;
+  if (!options.json) process.stdout.write(`▶ ${workflow} on ${base} · handler ${id}\n`);
+  const answers = new AnswerReader();
+  process.once("SIGINT", () => void fetch(`${base}/handlers/${id}/cancel`, { method: "POST" }));
+  try {
+    const stream = await fetch(`${base}/events/${id}?sse=false&after_sequence=-1`);
+    if (stream.status === 200 && stream.body) {
+      for await (const ev of ndjson(stream.body)) {
+        if (options.json) process.stdout.write(JSON.stringify(ev) + "\n");
+        else if (!isStop(ev)) process.stdout.write(formatEvent(ev) + "\n");
+        if (!isInputRequired(ev)) continue;
+        const answer = await answers.ask(questionOf(ev));
+        if (answer === null) {
+          await fetch(`${base}/handlers/${id}/cancel`, { method: "POST" });
+          printProblems([{ message: `No answer to "${questionOf(ev)}": standard input is closed.`, hint: "Run on a terminal, or pipe the answers in, one per line." }]);
+          return 1;
+        }
+        await fetch(`${base}/events/${id}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ event: { type: "HumanResponseEvent", value: { response: answer } } }),
+        });
+      }
+    }
+    const final = (await (await fetch(`${base}/handlers/${id}`)).json()) as RemoteHandler;
+    if (final.status === "completed") {
+      const value = final.result?.value ?? {};
+      const result = final.result?.qualified_name === "workflows.events.StopEvent" ? value.result : value;
+      if (!options.json) process.stdout.write(`✓ completed: ${typeof result === "string" ? result : JSON.stringify(result)}\n`);
+      return 0;
+    }
+    printProblems([{ message: final.status === "cancelled" ? "The run was cancelled." : `The run failed: ${final.error ?? final.status}` }]);
+    return 1;
+  } finally {
+    answers.close();
+  }
+}
