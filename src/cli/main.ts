@@ -40,6 +40,17 @@ export async function main(argv: string[]): Promise<number> {
   serve(program.command("dev").description("development commands").command("serve").description("alias of `llamactl serve`"));
 
   program
+    .command("init")
+    .description("create a project from a template")
+    .argument("[dir]", "the project folder")
+    .option("--template <id>", "basic, streaming, human-in-the-loop or with-ui")
+    .option("--force", "write into a folder that is not empty")
+    .action(async (dir: string | undefined, flags: { template?: string; force?: boolean }) => {
+      const { initCommand } = await import("./commands/init.ts");
+      exitCode = await initCommand(dir, flags);
+    });
+
+  program
     .command("validate")
     .description("load the configuration and workflows without serving; list every problem")
     .argument("[path]", "project directory or configuration file", ".")

@@ -1,0 +1,126 @@
+import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
+import { fileURLToPath } from "node:url";
+import { printProblems } from "../output.ts";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+
+/** Template id → the example it starts from (examples are what newcomers copy). */
+export const TEMPLATES: Record<string, { example: string; description: string }> = {
+  basic: { example: "quickstart", description: "one step that answers a question" },
+  streaming: { example: "streaming", description: "progress events streamed live" },
+  "human-in-the-loop": { example: "human-in-the-loop", description: "a run that asks a human and waits" },
+  "with-ui": { example: "with-ui", description: "a workflow with a Vite + React web UI" },
+};
+
+const SKIP = new Set(["node_modules", ".llamactl", "dist", "test-results"]);
+
+async function ask(question: string, fallback: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = (await rl.question(`? ${question} (${fallback}) › `)).trim();
+    return answer || fallback;
+  } finally {
+    rl.close();
+  }
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * `llamactl init [dir] --template <id>`: a project that runs at once (`npm install`, `npx llamactl serve`),
+ * with a README, a .gitignore and a test of its workflow. It depends on this llamactl checkout through a
+ * `file:` dependency, so no registry publish is needed.
+ */
+export async function initCommand(dirArg: string | undefined, flags: { template?: string; force?: boolean }): Promise<number> {
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  let template = flags.template;
+  if (!template && interactive) template = await ask(`Template: ${Object.keys(TEMPLATES).join(", ")}`, "basic");
+  if (!template) {
+    printProblems([{ message: "--template is required when not on a terminal.", hint: `Choose one of: ${Object.keys(TEMPLATES).join(", ")}.` }]);
+    return 1;
+  }
+  const spec = TEMPLATES[template];
+  if (!spec) {
+    printProblems([{ message: `Unknown template "${template}".`, hint: `Choose one of: ${Object.keys(TEMPLATES).join(", ")}.` }]);
+    return 1;
+  }
+  let dirName = dirArg;
+  if (!dirName && interactive) dirName = await ask("Project folder", `my-${template}`);
+  if (!dirName) {
+    printProblems([{ message: "Name the project folder: llamactl init <dir> --template <id>." }]);
+    return 1;
+  }
+  const dir = resolve(dirName);
+  if (!(await isEmptyDir(dir)) && !flags.force) {
+    printProblems([{ message: `${dirName} is not empty.`, hint: "Choose another folder, or pass --force to write into it." }]);
+    return 1;
+  }
+  await mkdir(dir, { recursive: true });
+  const source = join(ROOT, "examples", spec.example);
+  await cp(source, dir, { recursive: true, filter: (src) => !SKIP.has(basename(src)) });
+  const overlay = join(ROOT, "templates", template);
+  await cp(overlay, dir, { recursive: true, filter: (src) => basename(src) !== "gitignore" });
+  await writeFile(join(dir, ".gitignore"), await readFile(join(overlay, "gitignore"), "utf8").catch(() => "node_modules/\n.llamactl/\n"));
+  await writePackageJson(dir, basename(dir));
+  await writeFile(join(dir, "README.md"), readme(basename(dir), template, spec.description));
+  const shown = relative(process.cwd(), dir) || ".";
+  process.stdout.write(
+    [
+      `Created ${shown} from the ${template} template (${spec.description}).`,
+      "Next:",
+      `  cd ${shown}`,
+      "  npm install",
+      "  npx llamactl serve",
+      "",
+    ].join("\n"),
+  );
+  return 0;
+}
+
+async function writePackageJson(dir: string, name: string): Promise<void> {
+  const path = join(dir, "package.json");
+  const pkg = JSON.parse(await readFile(path, "utf8")) as Record<string, any>;
+  const ours = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as Record<string, any>;
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "") || "app";
+  const out = {
+    name: safe,
+    private: true,
+    type: "module",
+    scripts: { serve: "llamactl serve", validate: "llamactl validate", test: "tsx --test test/*.test.ts", ...pkg.scripts },
+    dependencies: { ...pkg.dependencies, llamactl: `file:${ROOT.replace(/\/$/, "")}`, zod: ours.dependencies.zod },
+    devDependencies: { ...pkg.devDependencies, tsx: ours.dependencies.tsx },
+    // npm 11 runs dependency install scripts only when allowed; esbuild (under tsx) has one.
+    allowScripts: { esbuild: true, ...pkg.allowScripts },
+    ...Object.fromEntries(Object.entries(pkg).filter(([k]) => !["name", "private", "type", "scripts", "dependencies", "devDependencies", "allowScripts"].includes(k))),
+  };
+  await writeFile(path, JSON.stringify(out, null, 2) + "\n");
+}
+
+function readme(name: string, template: string, description: string): string {
+  return `# ${name}
+
+Workflows served by llamactl — created from the \`${template}\` template (${description}).
+
+\`\`\`bash
+npm install          # installs llamactl from the checkout it was created with (a file: dependency)
+npx llamactl serve   # serves http://127.0.0.1:4501/deployments/${name}
+npm test             # runs the workflow's test with the in-process runner
+\`\`\`
+
+- API docs: http://127.0.0.1:4501/deployments/${name}/docs
+- Debugger: http://127.0.0.1:4501/debugger
+- Validate without serving: \`npx llamactl validate\`
+- Run once from the terminal: \`npx llamactl run <workflow> key=value\`
+
+\`llamactl\` is referenced with \`"file:<path of the llamactl checkout>"\` in package.json, so the project works
+without a registry publish. When llamactl is published, replace it with a version range.
+`;
+}
