@@ -1,0 +1,216 @@
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { BIN, REPO, runCli, startServe } from "./serve-process.ts";
+
+const TMP = join(REPO, "test", ".tmp");
+
+async function tempDir(prefix: string): Promise<string> {
+  await mkdir(TMP, { recursive: true });
+  return mkdtemp(join(TMP, prefix));
+}
+
+async function project(files: Record<string, string>): Promise<string> {
+  const dir = await tempDir("cli-");
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(join(dir, name, ".."), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return dir;
+}
+
+/** Run a command under a pseudo-terminal (util-linux `script`), typing `answer` once `prompt` appears. */
+function runInPty(args: string[], prompt: string, answer: string): Promise<{ code: number | null; output: string }> {
+  const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qefc", command, "/dev/null"], { cwd: REPO, env: { ...process.env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    let answered = false;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no exit under the pty:\n${output}`));
+    }, 20_000);
+    child.stdout.on("data", (d) => {
+      output += d;
+      if (!answered && output.includes(prompt)) {
+        answered = true;
+        child.stdin.write(answer + "\r");
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe("llamactl init", () => {
+  for (const template of ["basic", "streaming", "human-in-the-loop"]) {
+    it(`creates a ${template} project that validates, passes its own test and serves a run`, async () => {
+      const parent = await tempDir("init-");
+      dirs.push(parent);
+      const dir = join(parent, `my-${template}`);
+      const created = await runCli(["init", dir, "--template", template]);
+      expect(created.code).toBe(0);
+      expect(created.stdout).toContain("npx llamactl serve");
+      expect(await readFile(join(dir, ".gitignore"), "utf8")).toContain(".llamactl/");
+      const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+      expect(pkg.dependencies.llamactl).toMatch(/^file:/);
+
+      const validated = await runCli(["validate", dir]);
+      expect(validated.code).toBe(0);
+      expect(validated.stdout).toMatch(/validated 1 workflow in /);
+
+      const install = await new Promise<number | null>((resolve) => {
+        const npm = spawn("npm", ["install", "--no-audit", "--no-fund"], { cwd: dir, stdio: "ignore" });
+        npm.on("exit", resolve);
+      });
+      expect(install).toBe(0);
+      const test = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const npm = spawn("npm", ["test"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        npm.stdout.on("data", (d) => (out += d));
+        npm.stderr.on("data", (d) => (out += d));
+        npm.on("exit", (code) => resolve({ code, out }));
+      });
+      expect(test.code, test.out).toBe(0);
+      expect(test.out).toMatch(/# pass 1/);
+
+      const server = await startServe(dir, ["--persistence", "memory"]);
+      try {
+        const workflows = ((await (await fetch(`${server.base}/workflows`)).json()) as { workflows: string[] }).workflows;
+        expect(server.base).toMatch(new RegExp(`/deployments/my-${template}$`));
+        const inputs: Record<string, unknown> = { basic: { question: "hi" }, streaming: { n: 2 }, "human-in-the-loop": { topic: "t" } };
+        const res = await fetch(`${server.base}/workflows/${workflows[0]}/run-nowait`, { method: "POST", body: JSON.stringify({ start_event: inputs[template] }) });
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as { status: string }).status).toBe("running");
+      } finally {
+        await server.stop();
+      }
+    }, 90_000);
+  }
+
+  it("refuses a non-empty folder without --force, and an unknown template", async () => {
+    const dir = await project({ "keep.txt": "mine" });
+    dirs.push(dir);
+    const refused = await runCli(["init", dir, "--template", "basic"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("is not empty.");
+    expect(refused.stderr).toContain("Hint: Choose another folder, or pass --force to write into it.");
+    const forced = await runCli(["init", dir, "--template", "basic", "--force"]);
+    expect(forced.code).toBe(0);
+    expect(await readFile(join(dir, "keep.txt"), "utf8")).toBe("mine");
+    const unknown = await runCli(["init", join(dir, "x"), "--template", "nope"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('Error: Unknown template "nope".');
+  });
+
+  it("asks for the template on a terminal when the flag is left out", async () => {
+    const parent = await tempDir("init-tty-");
+    dirs.push(parent);
+    const { code, output } = await runInPty(["init", join(parent, "asked")], "Template:", "streaming");
+    expect(code).toBe(0);
+    expect(output).toContain("from the streaming template");
+  });
+});
+
+describe("llamactl run", () => {
+  it("runs a workflow in-process with key=value input and prints progress and the result", async () => {
+    const { code, stdout } = await runCli(["run", "count", "examples/streaming", "n=3"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("ProgressEvent  1/3");
+    expect(stdout).toContain("ProgressEvent  3/3");
+    expect(stdout).toContain("✓ completed: 3");
+  });
+
+  it("prints NDJSON envelopes with --json", async () => {
+    const { code, stdout } = await runCli(["run", "count", "examples/streaming", "--input", '{"n": 2}', "--json"]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type)).toEqual(["ProgressEvent", "ProgressEvent", "StopEvent"]);
+    expect(lines[2].value).toEqual({ result: 2 });
+  });
+
+  it("answers a human-in-the-loop question typed on a pseudo-terminal", async () => {
+    const { code, output } = await runInPty(["run", "confirm", "examples/human-in-the-loop", "topic=deploy"], "Proceed with deploy? (yes/no)", "yes");
+    expect(code).toBe(0);
+    expect(output).toContain("✓ completed: deploy: approved");
+  });
+
+  it("exits non-zero with the error when the input is invalid or the workflow fails", async () => {
+    const bad = await runCli(["run", "count", "examples/streaming", "n=oops"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("Error: Invalid input for CountStart: CountStart.n:");
+    const dir = await project({
+      "llama_agents.toml": '[workflows]\nboom = "src/boom.ts:boom"\n',
+      "src/boom.ts": `import { StartEvent, StopEvent, Workflow } from "llamactl";
+export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [StartEvent], returns: [StopEvent] }, async () => { throw new Error("kaboom"); });`,
+    });
+    dirs.push(dir);
+    const failed = await runCli(["run", "boom", dir]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("Error: The run failed: kaboom");
+  });
+
+  it("runs against a server with --url, answering from stdin", async () => {
+    const server = await startServe("examples/human-in-the-loop", ["--persistence", "memory"]);
+    try {
+      const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "run", "confirm", "--url", server.origin, "topic=ship"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.stdin.end("no\n");
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+      expect(result.code, result.out).toBe(0);
+      expect(result.out).toContain("ConfirmRequest  prefix=Proceed with ship? (yes/no)");
+      expect(result.out).toContain("✓ completed: ship: rejected");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("llamactl validate", () => {
+  it("prints each workflow with its start schema and graph", async () => {
+    const { code, stdout } = await runCli(["validate", "examples/human-in-the-loop"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("✓ confirm (ConfirmFlow) · 1 step");
+    expect(stdout).toContain("start  ConfirmStart { topic: string }");
+    expect(stdout).toContain("step   ask: ConfirmStart → StopEvent | ConfirmRequest, waits for ConfirmResponse");
+  });
+
+  it("lists every problem of a broken project and exits non-zero", async () => {
+    const dir = await project({
+      "llama_agents.toml": '[workflows]\nmissing = "src/ok.ts:qa_workflo"\nsyntax = "src/broken.ts:flow"\nnotflow = "src/ok.ts:helper"\n',
+      "src/ok.ts": `import { StartEvent, StopEvent, Workflow } from "llamactl";
+export const qa_workflow = new Workflow({ name: "Q" }).step("s", { accepts: [StartEvent], returns: [StopEvent] }, async () => StopEvent.create({}));
+export function helper() {}`,
+      "src/broken.ts": "export const flow = {\n",
+    });
+    dirs.push(dir);
+    const { code, stderr } = await runCli(["validate", dir]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('Error: llama_agents.toml: workflows.missing: src/ok.ts has no export "qa_workflo" (did you mean "qa_workflow"?');
+    expect(stderr).toMatch(/Error: llama_agents\.toml: workflows\.syntax: src\/broken\.ts failed to import: SyntaxError: .*\(src\/broken\.ts:\d+:\d+\)/);
+    expect(stderr).toContain('Error: llama_agents.toml: workflows.notflow: export "helper" of src/ok.ts is a function, not a workflow.');
+    expect(stderr).toContain("workflow validation failed; see errors above");
+  });
+
+  it("reports a typo in a configuration key with a did-you-mean and the valid keys", async () => {
+    const dir = await project({ "llama_agents.toml": '[workflow]\nqa = "src/qa.ts:qa"\n' });
+    dirs.push(dir);
+    const { code, stderr } = await runCli(["validate", dir]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      'Error: llama_agents.toml: workflow: unknown key (did you mean "workflows"? Valid keys: name, workflows, env, env_files, required_env_vars, ui)',
+    );
+  });
+});
