@@ -28,7 +28,7 @@ export class WorkerSupervisor {
   private readonly waiting: Socket[] = [];
 
   constructor(
-    private readonly config: ResolvedConfig,
+    private config: ResolvedConfig,
     private readonly options: ServeOptions,
     private readonly server: Server,
     private readonly port: number,
@@ -43,8 +43,8 @@ export class WorkerSupervisor {
     else this.waiting.push(socket);
   }
 
-  /** Start a worker and wait until it serves or fails to load. */
-  start(): Promise<StartResult> {
+  /** Start a worker and wait until it serves (possibly degraded, on a reload) or fails to load. */
+  start(reload: { loadProblems?: Problem[] } | null = null): Promise<StartResult> {
     const child = fork(WORKER_ENTRY, [], {
       cwd: this.config.projectDir,
       env: this.config.env,
@@ -57,7 +57,7 @@ export class WorkerSupervisor {
         if (message.type === "ready") {
           this.serving = child;
           for (const socket of this.waiting.splice(0)) this.dispatch(socket);
-          resolve({ ok: true, workflows: message.workflows });
+          resolve(message.problems?.length ? { ok: false, problems: message.problems } : { ok: true, workflows: message.workflows });
         }
         else {
           resolve({ ok: false, problems: message.problems });
@@ -70,7 +70,14 @@ export class WorkerSupervisor {
         resolve({ ok: false, problems: [{ message: `The app server exited during start-up (${signal ?? `exit code ${code}`}).` }] });
         this.onWorkerExit(child, code, signal);
       });
-      this.post(child, { type: "start", config: this.config, options: this.options, port: this.port });
+      this.post(child, {
+        type: "start",
+        config: this.config,
+        options: this.options,
+        port: this.port,
+        degradeOnLoadFailure: reload !== null,
+        loadProblems: reload?.loadProblems,
+      });
     });
   }
 
@@ -94,6 +101,27 @@ export class WorkerSupervisor {
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+  }
+
+  /**
+   * Replace the worker: the old one stops gracefully (streams end, runs stay running, the store is
+   * closed), then a new one loads the new configuration and resumes runs from the store. Connections
+   * that arrive in between wait. A failed load keeps serving with 503 WORKFLOWS_NOT_LOADED.
+   */
+  async reload(config: ResolvedConfig | null, loadProblems: Problem[] = []): Promise<StartResult> {
+    if (config) this.config = config;
+    this.serving = null;
+    const old = this.worker;
+    this.worker = null;
+    if (old && old.exitCode === null && old.signalCode === null) {
+      const exited = new Promise<void>((resolve) => old.once("exit", () => resolve()));
+      const timer = setTimeout(() => old.kill("SIGKILL"), SHUTDOWN_GRACE_MS);
+      this.post(old, { type: "shutdown" });
+      await exited;
+      clearTimeout(timer);
+    }
+    if (this.stopping) return { ok: false, problems: [] };
+    return this.start({ loadProblems });
   }
 
   private async stop(): Promise<void> {
@@ -122,7 +150,7 @@ export class WorkerSupervisor {
       return this.done(1);
     }
     process.stderr.write("Restarting it; unfinished runs resume from the store.\n");
-    void this.start().then((result) => {
+    void this.start({}).then((result) => {
       if (!result.ok) printProblems(result.problems);
     });
   }

@@ -49,12 +49,22 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   }
   let loaded: { name: string; workflow: Workflow<any> }[];
   try {
+    if (message.loadProblems?.length) throw new WorkflowLoadError(message.loadProblems);
     loaded = await loadWorkflows(config.projectDir, config.workflows);
   } catch (error) {
+    const problems: Problem[] =
+      error instanceof WorkflowLoadError ? error.problems : [{ message: `Could not load the workflows: ${String(error)}` }];
     await store.close();
-    if (error instanceof WorkflowLoadError) send({ type: "load-failed", problems: error.problems });
-    else send({ type: "load-failed", problems: [{ message: `Could not load the workflows: ${String(error)}` }] });
-    return;
+    store = null;
+    if (!message.degradeOnLoadFailure) return send({ type: "load-failed", problems });
+    // After a failed reload: keep serving, answering API routes with 503 until a later change loads.
+    const summary = problems.map((p) => p.message).join(" ");
+    app = await buildApp(
+      { runtime: null, logger: logger.child({}, "server") },
+      { deploymentName: config.name, uiConfigured: config.ui !== null, loadError: summary },
+    );
+    await app.ready();
+    return send({ type: "ready", workflows: [], problems });
   }
   runtime = new Runtime({
     store,
@@ -90,7 +100,12 @@ async function shutdown(): Promise<void> {
 process.on("message", (message: ToWorker, handle?: unknown) => {
   if (message.type === "start") {
     start(message).catch((error) => {
-      send({ type: "fatal", problems: [{ message: `The app server failed to start: ${error instanceof Error ? error.stack : String(error)}` }] });
+      // A store failure while resuming runs (corrupted page, full disk) is the user's to fix: no stack trace.
+      const problem: Problem =
+        error instanceof StoreError
+          ? { message: error.message, hint: error.hint }
+          : { message: `The app server failed to start: ${error instanceof Error ? error.stack : String(error)}` };
+      send({ type: "fatal", problems: [problem] });
     });
   } else if (message.type === "connection" && handle) {
     // The supervisor accepted this connection; serve it as if our own server had.

@@ -39,8 +39,9 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
 }
 
 /** Start `llamactl serve <path> --port 0` and wait for its summary (the API line gives the port). */
-export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, "serve", path, "--port", "0", "--no-open-browser", "--no-reload", "--no-install", ...extraArgs], {
+export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, options: { reload?: boolean } = {}): Promise<ServeProcess> {
+  const reload = options.reload ? [] : ["--no-reload"];
+  const child = spawn(process.execPath, [BIN, "serve", path, "--port", "0", "--no-open-browser", ...reload, "--no-install", ...extraArgs], {
     cwd: REPO,
     env: { ...process.env, CI: "true", NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -10,7 +10,10 @@ import {
   type ResolvedConfig,
   type ServeOptions,
 } from "../../config/index.ts";
+import { spawn } from "node:child_process";
 import { installIfNeeded } from "../install.ts";
+import type { Problem } from "../output.ts";
+import { watchProject } from "../watcher.ts";
 import { printProblems, printWarnings } from "../output.ts";
 import { bindPort, PortInUseError } from "../port.ts";
 import { WorkerSupervisor } from "../supervisor.ts";
@@ -76,8 +79,76 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
     server.close();
     return 1;
   }
+  // The watcher is ready before the summary: an edit made once the URLs are printed is never missed.
+  const stopWatching = options.reload ? await startReloading(pathArg, flags, config, supervisor, first.workflows) : null;
   printSummary(config, options, port, first.workflows);
-  return supervisor.run();
+  if (options.openBrowser && process.stdout.isTTY) openBrowser(`http://127.0.0.1:${port}/`);
+  const code = await supervisor.run();
+  await stopWatching?.();
+  return code;
+}
+
+/** Restart the worker on source, config and env changes; say what changed, or what failed to load. */
+async function startReloading(pathArg: string, flags: Record<string, unknown>, initial: ResolvedConfig, supervisor: WorkerSupervisor, workflows: string[]) {
+  let current = workflows;
+  let running: Promise<void> | null = null;
+  let again: string[] | null = null;
+  const reload = async (paths: string[]): Promise<void> => {
+    const more = paths.length > 1 ? ` (and ${paths.length - 1} more)` : "";
+    process.stdout.write(`Reloading: ${paths[0]} changed${more}\n`);
+    let next: ResolvedConfig | null = null;
+    let problems: Problem[] = [];
+    try {
+      next = await loadConfig(pathArg, { cwd: process.cwd(), shellEnv: process.env, preview: flags.preview === true });
+      const missing = checkRequiredEnv(next);
+      if (missing) problems = [missing];
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems = error.problems;
+    }
+    if (next && (next.name !== initial.name || JSON.stringify(next.ui) !== JSON.stringify(initial.ui))) {
+      printWarnings(["Changes to name or ui need a manual restart of llamactl serve; they are not applied."]);
+      next = { ...next, name: initial.name, ui: initial.ui };
+    }
+    const result = await supervisor.reload(problems.length ? null : next, problems);
+    if (result.ok) {
+      const added = result.workflows.filter((w) => !current.includes(w)).map((w) => `+${w}`);
+      const removed = current.filter((w) => !result.workflows.includes(w)).map((w) => `-${w}`);
+      current = result.workflows;
+      process.stdout.write(`Reloaded: ${added.length || removed.length ? `workflows: ${[...added, ...removed].join(" ")}` : "no workflow added or removed"}\n`);
+    } else if (result.problems.length) {
+      printProblems(result.problems);
+      process.stderr.write("The API answers 503 WORKFLOWS_NOT_LOADED until a change loads cleanly.\n");
+    }
+  };
+  const onChange = (paths: string[]) => {
+    if (running) {
+      again = [...(again ?? []), ...paths];
+      return;
+    }
+    running = reload(paths).finally(() => {
+      running = null;
+      if (again) {
+        const queued = again;
+        again = null;
+        onChange(queued);
+      }
+    });
+  };
+  const watcher = watchProject(initial, onChange);
+  await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  return async () => {
+    await watcher.close();
+  };
+}
+
+/** Open the default browser once; a missing opener is not an error. */
+function openBrowser(url: string): void {
+  const command = process.platform === "darwin" ? "open" : process.platform === "win32" ? "cmd" : "xdg-open";
+  const args = process.platform === "win32" ? ["/c", "start", "", url] : [url];
+  const child = spawn(command, args, { stdio: "ignore", detached: true });
+  child.on("error", () => {});
+  child.unref();
 }
 
 /** The project folder, then the UI folder when distinct: install only what does not resolve (serve.md §4.3). */
