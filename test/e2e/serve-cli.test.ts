@@ -145,11 +145,11 @@ describe("llamactl serve (real CLI)", () => {
     }
   });
 
-  it("serve --help and --help load neither the server nor user code", async () => {
+  it("--help and every command's --help load neither the server nor user code", async () => {
     const dir = await project({});
     dirs.push(dir);
-    for (const args of [["--help"], ["serve", "--help"]]) {
-      const trace = join(dir, `trace-${args.length}.txt`);
+    for (const args of [["--help"], ["serve", "--help"], ["run", "--help"], ["validate", "--help"], ["init", "--help"]]) {
+      const trace = join(dir, `trace-${args.join("-")}.txt`);
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, ["--import", join(REPO, "test/e2e/fixtures/trace-imports.mjs"), BIN, ...args], {
           cwd: REPO,
