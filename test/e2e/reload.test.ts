@@ -61,7 +61,7 @@ describe("serve reloads on source changes", () => {
         const res = await fetch(`${live.base}/workflows`).catch(() => null);
         return res?.status === 503 ? res : null;
       }, "the API to answer 503", 20_000).catch((e) => { throw new Error(e.message + "\n" + live.output()); });
-      const body = await json(down);
+      const body = await json(down!);
       expect(body.code).toBe("WORKFLOWS_NOT_LOADED");
       expect(body.hint).toContain("src/confirm.ts failed to import: SyntaxError");
       expect((await fetch(`${live.origin}/readyz`)).status).toBe(503);
