@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // The examples import "llamactl"; tsconfig's `paths` maps it to src/index.ts (as tsx does for the CLI).
+  resolve: { tsconfigPaths: true },
   test: {
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     testTimeout: 30_000,

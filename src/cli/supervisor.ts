@@ -12,6 +12,12 @@ const MAX_CRASHES_PER_MINUTE = 3;
 
 export type StartResult = { ok: true; workflows: string[] } | { ok: false; problems: Problem[] };
 
+/** A child process stopped together with the worker (the UI dev server, which survives reloads). */
+export interface Companion {
+  stop(): Promise<void>;
+  kill(): void;
+}
+
 /**
  * Owns the app server worker: starts it with the project's environment, hands it the socket, restarts
  * it when it dies unexpectedly (three crashes in a minute give up), and stops it on SIGINT/SIGTERM —
@@ -26,6 +32,8 @@ export class WorkerSupervisor {
   /** The worker that serves; connections arriving while there is none wait here. */
   private serving: ChildProcess | null = null;
   private readonly waiting: Socket[] = [];
+  private readonly companions: Companion[] = [];
+  private exiting: number | null = null;
 
   constructor(
     private config: ResolvedConfig,
@@ -81,6 +89,11 @@ export class WorkerSupervisor {
     });
   }
 
+  /** Stop `companion` with the worker: gracefully on shutdown, at once on a forced stop. */
+  own(companion: Companion): void {
+    this.companions.push(companion);
+  }
+
   /** Serve until a signal; resolves with the exit code. */
   run(): Promise<number> {
     return new Promise((resolve) => {
@@ -127,6 +140,7 @@ export class WorkerSupervisor {
   private async stop(): Promise<void> {
     this.stopping = true;
     this.server.close();
+    for (const companion of this.companions) void companion.stop();
     for (const socket of this.waiting.splice(0)) socket.destroy();
     const child = this.worker;
     if (!child || child.exitCode !== null) return this.done(0);
@@ -159,10 +173,15 @@ export class WorkerSupervisor {
     if (child.connected) child.send(message);
   }
 
+  /** Finish with `code` once the companions are stopped (a forced stop's 130 wins over an earlier code). */
   private done(code: number): void {
-    this.exitCode ??= code;
-    const finish = this.finish;
-    this.finish = null;
-    finish?.(code);
+    if (code === 130) for (const companion of this.companions) companion.kill();
+    if (this.exiting === null || code === 130) this.exiting = code;
+    void Promise.all(this.companions.map((companion) => companion.stop())).then(() => {
+      this.exitCode ??= this.exiting;
+      const finish = this.finish;
+      this.finish = null;
+      finish?.(this.exitCode ?? code);
+    });
   }
 }

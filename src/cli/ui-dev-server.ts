@@ -1,8 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { ResolvedConfig, ResolvedUiConfig, ServeOptions } from "../config/index.ts";
 import { Logger } from "../server/logger.ts";
-import { printProblems, printWarnings, useColor } from "./output.ts";
+import { printProblems, printWarnings, type Problem, useColor } from "./output.ts";
+import { signalGroup, stopGroup } from "./process-group.ts";
+import { buildUi } from "./ui-build.ts";
 import { childLineWriter, forEachLine, packageManagerMissing, uiEnvironment } from "./ui-process.ts";
 
 const PROBE_INTERVAL_MS = 200;
@@ -92,35 +94,25 @@ export async function startUiDevServer(config: ResolvedConfig, ui: ResolvedUiCon
   };
   void check();
 
-  /** Signals the dev server's process group; false once the group is gone (ESRCH). */
-  const signalGroup = (signal: NodeJS.Signals | 0): boolean => {
-    if (child.pid === undefined) return false;
-    try {
-      if (process.platform !== "win32") process.kill(-child.pid, signal);
-      else if (signal === 0) return !exited;
-      // Windows has no process groups: end the whole tree.
-      else spawn("taskkill", ["/pid", String(child.pid), "/T", "/F"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  };
   // Last resort when llamactl ends without stopping it (an unexpected crash): no orphaned dev server.
-  const onExit = () => void signalGroup("SIGKILL");
+  const onExit = () => child.pid !== undefined && signalGroup(child.pid, "SIGKILL");
   process.on("exit", onExit);
-
   const stop = () =>
     (stopping ??= (async () => {
       clearTimeout(probe);
-      const deadline = Date.now() + KILL_AFTER_MS;
-      let signal: NodeJS.Signals | 0 = "SIGTERM";
-      // The group outlives the package manager when one of its children ignores SIGTERM, and there is
-      // no event for a process group emptying: check it (signal 0) until it is gone, SIGKILL at 5 s.
-      while (signalGroup(signal) && Date.now() < deadline + 1_000) {
-        signal = Date.now() > deadline ? "SIGKILL" : 0;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      if (child.pid !== undefined) await stopGroup(child.pid, KILL_AFTER_MS);
       process.off("exit", onExit);
     })());
-  return { stop, kill: () => void signalGroup("SIGKILL") };
+  const kill = () => void (child.pid !== undefined && signalGroup(child.pid, "SIGKILL"));
+  return { stop, kill };
+}
+
+export type UiStart = { ok: false; problem: Problem } | { ok: true; devServer: UiDevServer | null };
+
+/** Before the worker starts: build the UI with `--preview`, else start its dev server (none without a UI). */
+export async function prepareUi(config: ResolvedConfig, options: ServeOptions, appPort: number): Promise<UiStart> {
+  if (config.ui === null) return { ok: true, devServer: null };
+  if (!options.preview) return { ok: true, devServer: await startUiDevServer(config, config.ui, options, appPort) };
+  const problem = await buildUi(config, config.ui, options, appPort);
+  return problem ? { ok: false, problem } : { ok: true, devServer: null };
 }

@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { ResolvedConfig, ServeOptions } from "../config/index.ts";
 import { Logger } from "../server/logger.ts";
+import type { UiServing } from "../server/routes/ui.ts";
 import { useColor } from "./output.ts";
 
 /**
@@ -26,6 +27,12 @@ export function uiEnvironment(config: ResolvedConfig, uiPort: number | null, app
     }
   }
   return env;
+}
+
+/** How the app server serves the UI: the dev server's port, or the build output with `--preview`. */
+export function uiServing(config: ResolvedConfig, options: ServeOptions): UiServing | undefined {
+  if (config.ui === null) return undefined;
+  return options.preview ? { mode: "preview", dir: config.ui.buildOutputDir } : { mode: "proxy", port: options.uiPort };
 }
 
 /**

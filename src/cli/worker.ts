@@ -8,6 +8,7 @@ import { createMemoryStore, openSqliteStore, StoreError, type WorkflowStore } fr
 import type { Workflow } from "../workflows/index.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import type { Problem } from "./output.ts";
+import { uiServing } from "./ui-process.ts";
 
 /**
  * The app server worker: a child of the supervisor, with the project's environment as its own
@@ -61,7 +62,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     const summary = problems.map((p) => p.message).join(" ");
     app = await buildApp(
       { runtime: null, logger: logger.child({}, "server") },
-      { deploymentName: config.name, uiConfigured: config.ui !== null, loadError: summary },
+      { deploymentName: config.name, ui: uiServing(config, options), loadError: summary },
     );
     await app.ready();
     return send({ type: "ready", workflows: [], problems });
@@ -78,7 +79,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     { runtime, logger: logger.child({}, "server") },
     {
       deploymentName: config.name,
-      uiConfigured: config.ui !== null,
+      ui: uiServing(config, options),
       cors: !["1", "true", "yes"].includes(String(process.env.DISABLE_CORS ?? "").toLowerCase()),
       readiness: () => (stopping ? { ready: false, reason: "shutting down" } : { ready: true }),
     },

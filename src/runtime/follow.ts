@@ -10,9 +10,11 @@ const MAX_BUFFERED = 10_000;
  * Stored events of a run after `after`, then live ones, in sequence order without gaps or duplicates
  * at the seam. Pull-based: a slow consumer is not pushed to (it reads the store when it catches up).
  * Ends after the first stop-type event, or once the stop event is stored even at or before the cursor,
- * or when the run's log is closed (purge, shutdown).
+ * or when the run's log is closed (purge, shutdown), or when `signal` aborts (the reader went away: a
+ * generator waiting for the next event cannot be `return()`ed until it wakes, so it would hold its
+ * subscription for as long as the run stays quiet).
  */
-export async function* followRun(store: WorkflowStore, bus: RunBus, runId: string, after: number): AsyncGenerator<StoredEvent[]> {
+export async function* followRun(store: WorkflowStore, bus: RunBus, runId: string, after: number, signal?: AbortSignal): AsyncGenerator<StoredEvent[]> {
   let cursor = after;
   let buffered: StoredEvent[] = [];
   let overflow = false;
@@ -31,6 +33,13 @@ export async function* followRun(store: WorkflowStore, bus: RunBus, runId: strin
     wake?.();
     wake = null;
   });
+  const onAbort = () => {
+    closed = true;
+    wake?.();
+    wake = null;
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) closed = true;
   try {
     // Backlog from the store; also what a reader that fell behind catches up with.
     const catchUp = async function* () {
@@ -80,6 +89,7 @@ export async function* followRun(store: WorkflowStore, bus: RunBus, runId: strin
     }
   } finally {
     unsubscribe();
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 

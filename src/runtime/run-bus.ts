@@ -16,6 +16,11 @@ export class RunBus {
     };
   }
 
+  /** How many followers a run has (diagnostics and tests: a gone reader must not stay subscribed). */
+  subscribers(runId: string): number {
+    return this.listeners.get(runId)?.size ?? 0;
+  }
+
   emit(runId: string, events: StoredEvent[]): void {
     const set = this.listeners.get(runId);
     if (!set || events.length === 0) return;

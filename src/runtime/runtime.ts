@@ -1,6 +1,6 @@
 import type { Checkpoint, CommitBatch, Workflow, WorkflowEvent, WorkflowHandler } from "../workflows/index.ts";
 import { errorMessage, generateId, WorkflowFailedEvent } from "../workflows/index.ts";
-import type { EventEnvelope, HandlerFilter, HandlerRecord, StoredEvent, WorkflowStore } from "../store/types.ts";
+import { StoreError, type EventEnvelope, type HandlerFilter, type HandlerRecord, type StoredCheckpoint, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import { formatTimestamp, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import { RuntimeError } from "./errors.ts";
 import { followRun } from "./follow.ts";
@@ -28,6 +28,11 @@ interface ActiveRun {
   handler: WorkflowHandler | null;
   idleTimer: NodeJS.Timeout | null;
   idle: boolean;
+  /** Idle with nothing timed pending (no wait or run timeout), as of the last commit: may leave memory. */
+  releasable: boolean;
+  /** Commits the store refused, and the last refusal (a send spanning one was not recorded). */
+  commitFailures: number;
+  lastCommitError: unknown;
 }
 
 /**
@@ -45,6 +50,8 @@ export class Runtime {
   private readonly idleTimeoutMs: number;
   private readonly maxCompleted: number;
   private pruneScheduled = false;
+  /** Terminal handlers in the store, at most (counted at start, then on every terminal commit). */
+  private terminalCount = 0;
   private state: "new" | "started" | "stopped" = "new";
 
   constructor(private readonly options: RuntimeOptions) {
@@ -69,26 +76,32 @@ export class Runtime {
     return this.options.workflows.get(name);
   }
 
-  /** Resume every unfinished run of a configured workflow. */
+  /**
+   * Resume every unfinished run of a configured workflow (those that only wait for input stay released
+   * until an event or a cancel arrives). Runs of workflows no longer configured are left as they are,
+   * reported once per workflow. Retention applies at once (`maxCompleted` may have been lowered).
+   */
   async start(): Promise<void> {
+    this.terminalCount = (await this.store.listHandlers({ status: ["completed", "failed", "cancelled"] })).length;
     const running = await this.store.listHandlers({ status: ["running"] });
-    const unknown = new Set<string>();
+    const unconfigured = new Map<string, number>();
     for (const rec of running) {
       const workflow = this.workflow(rec.workflowName);
       if (!workflow) {
-        unknown.add(rec.workflowName);
+        unconfigured.set(rec.workflowName, (unconfigured.get(rec.workflowName) ?? 0) + 1);
         continue;
       }
-      const cp = await this.store.loadCheckpoint(rec.handlerId);
-      const data = cp?.data as Checkpoint | undefined;
-      // A run that only waits for input stays released until an event or a cancel arrives for it.
-      if (data && data.idle && data.waiters.every((w) => w.timeout === null) && this.idleTimeoutMs > 0) continue;
+      if (await this.staysReleased(rec, workflow)) continue;
       await this.ensureActive(rec);
     }
-    for (const name of unknown) {
-      this.options.logger.warn(`Runs of workflow "${name}" are still running in the store, but it is no longer configured; they are left as they are.`);
+    for (const [name, count] of unconfigured) {
+      const runs = count === 1 ? "1 run" : `${count} runs`;
+      this.options.logger.warn(
+        `${runs} of workflow "${name}" ${count === 1 ? "is" : "are"} still running in the store, but "${name}" is no longer configured: left as ${count === 1 ? "it is" : "they are"}. Configure it again to resume ${count === 1 ? "it" : "them"}, or cancel with POST /handlers/{handler_id}/cancel.`,
+      );
     }
     this.state = "started";
+    this.schedulePrune();
   }
 
   /** Stop driving runs (they stay `running` in the store and resume at the next start); end every stream. */
@@ -171,34 +184,42 @@ export class Runtime {
   /** Deliver an event to a running handler (rebuilding it first if it was released). */
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
     const run = await this.ensureActive(rec);
-    if (!run?.handler) throw new RuntimeError("WORKFLOW_ALREADY_COMPLETED");
+    // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
+    if (!run?.handler || run.handler.status !== "running") throw new RuntimeError("WORKFLOW_ALREADY_COMPLETED");
+    const failures = run.commitFailures;
     await run.handler.sendEvent(event, { step: step ?? undefined });
+    // The engine resolves a send after its commit even when the store refused it: the event is not recorded.
+    if (run.commitFailures !== failures) throw new RuntimeError("SEND_EVENT_FAILED", undefined, undefined, run.lastCommitError);
   }
 
   /** Cancel a running handler; with `purge`, delete it (terminal ones too) with its events and checkpoint. */
   async cancel(handlerId: string, purge: boolean): Promise<"cancelled" | "deleted"> {
     const rec = await this.store.getHandler(handlerId);
     if (!rec) throw new RuntimeError("HANDLER_NOT_FOUND");
-    if (rec.status === "running") {
+    const cancellable = rec.status === "running" && rec.runId !== null;
+    if (cancellable) {
       const run = this.workflow(rec.workflowName) ? await this.ensureActive(rec) : null;
       if (run?.handler) {
         await run.handler.cancel();
       } else if ((await this.store.getHandler(handlerId))?.status === "running") {
         await this.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });
       }
-    } else if (!purge) {
-      throw new RuntimeError("HANDLER_NOT_RUNNING");
     }
-    if (!purge) return "cancelled";
+    if (!purge) {
+      // Finished, without a run, or ended otherwise before the cancel took effect (completed meanwhile,
+      // or failed because it could not be resumed): not a cancellation.
+      if (!cancellable || (await this.store.getHandler(handlerId))?.status !== "cancelled") throw new RuntimeError("HANDLER_NOT_RUNNING");
+      return "cancelled";
+    }
     await this.store.deleteHandler(handlerId);
     if (rec.runId) this.bus.close(rec.runId);
     this.resolveTerminal(handlerId, null);
     return "deleted";
   }
 
-  /** Stored and live events of a run after `after`, in batches; ends after the stop-type event. */
-  follow(runId: string, after: number): AsyncGenerator<StoredEvent[]> {
-    return followRun(this.store, this.bus, runId, after);
+  /** Stored and live events of a run after `after`, in batches; ends after the stop-type event or when `signal` aborts. */
+  follow(runId: string, after: number, signal?: AbortSignal): AsyncGenerator<StoredEvent[]> {
+    return followRun(this.store, this.bus, runId, after, signal);
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -217,6 +238,9 @@ export class Runtime {
       handler: null,
       idleTimer: null,
       idle: false,
+      releasable: false,
+      commitFailures: 0,
+      lastCommitError: null,
     };
     this.active.set(record.handlerId, run);
     return run;
@@ -224,6 +248,8 @@ export class Runtime {
 
   private commitFor(run: ActiveRun): (batch: CommitBatch) => Promise<void> {
     return async (batch) => {
+      // A run forgotten after a refused commit must not overwrite the checkpoint its successor resumes from.
+      if (this.active.get(run.handlerId) !== run) return;
       const events = batch.events.map((e) => toEnvelope(run.workflow.name, e));
       let handler: HandlerRecord | undefined;
       const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
@@ -241,9 +267,24 @@ export class Runtime {
       } else if (idle !== run.idle) {
         handler = { ...run.record, updatedAt: this.now() };
       }
-      const stored = await this.store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
+      let stored: StoredEvent[];
+      try {
+        stored = await this.store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
+      } catch (error) {
+        run.commitFailures++;
+        run.lastCommitError = error;
+        this.options.logger.error(`Could not persist run ${run.runId} of handler ${run.handlerId}: ${errorMessage(error)}`);
+        if (this.active.get(run.handlerId) === run) {
+          // The engine ends a run whose commit was refused, in memory only; the store still holds its last
+          // good checkpoint, handler `running`. Forget this run: the next request (or start) resumes it from there.
+          if (run.idleTimer) clearTimeout(run.idleTimer);
+          this.active.delete(run.handlerId);
+        }
+        throw error;
+      }
       if (handler) run.record = handler;
       run.idle = idle;
+      run.releasable = idle && this.releasable(run.workflow, batch.checkpoint);
       if (batch.terminal) {
         if (run.idleTimer) clearTimeout(run.idleTimer);
         if (this.active.get(run.handlerId) === run) this.active.delete(run.handlerId);
@@ -256,8 +297,32 @@ export class Runtime {
     };
   }
 
+  /**
+   * Whether a run idle at `checkpoint` may leave memory: nothing but an external event can move it on.
+   * A pending wait timeout or run timeout is a timer that must keep running, so such runs stay.
+   */
+  private releasable(workflow: Workflow<any>, checkpoint: Checkpoint): boolean {
+    return checkpoint.idle && workflow.timeout === null && checkpoint.waiters.every((w) => w.timeout === null);
+  }
+
+  /** At start: a run whose checkpoint shows it only waits for input is not rebuilt until it is needed. */
+  private async staysReleased(rec: HandlerRecord, workflow: Workflow<any>): Promise<boolean> {
+    if (this.idleTimeoutMs <= 0) return false;
+    let cp: StoredCheckpoint | null;
+    try {
+      cp = await this.store.loadCheckpoint(rec.handlerId);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      return false; // unreadable: resuming it reports why
+    }
+    const checkpoint = cp?.data as Checkpoint | undefined;
+    // A checkpoint of another run, or of other steps, cannot be resumed: fail it now, not at its next event.
+    if (!cp || !checkpoint || cp.runId !== rec.runId || checkpoint.fingerprint !== workflow.analyse().fingerprint) return false;
+    return this.releasable(workflow, checkpoint);
+  }
+
   private updateIdleTimer(run: ActiveRun): void {
-    if (!run.idle || this.idleTimeoutMs <= 0) {
+    if (!run.releasable || this.idleTimeoutMs <= 0) {
       if (run.idleTimer) clearTimeout(run.idleTimer);
       run.idleTimer = null;
       return;
@@ -265,7 +330,7 @@ export class Runtime {
     if (run.idleTimer) return;
     run.idleTimer = setTimeout(() => {
       run.idleTimer = null;
-      if (this.active.get(run.handlerId) !== run || !run.idle || !run.handler?.idle) return;
+      if (this.active.get(run.handlerId) !== run || !run.releasable || !run.handler?.idle) return;
       run.handler.detach();
       this.active.delete(run.handlerId);
       this.options.logger.debug(`Released idle run ${run.runId} of handler ${run.handlerId} from memory.`);
@@ -288,7 +353,14 @@ export class Runtime {
   private async resume(rec: HandlerRecord): Promise<ActiveRun | null> {
     const workflow = this.workflow(rec.workflowName);
     if (!workflow) return null;
-    const cp = await this.store.loadCheckpoint(rec.handlerId);
+    let cp: StoredCheckpoint | null;
+    try {
+      cp = await this.store.loadCheckpoint(rec.handlerId);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      await this.markUnresumable(rec, `its checkpoint could not be read (${errorMessage(error)})`);
+      return null;
+    }
     if (!cp || cp.runId !== rec.runId) {
       await this.markUnresumable(rec, "no checkpoint was saved for its run before the server stopped");
       return null;
@@ -323,6 +395,7 @@ export class Runtime {
     const handler: HandlerRecord = { ...rec, status, error, result: null, updatedAt: now, completedAt: now };
     const stored = await this.store.write({ handlerId: rec.handlerId, runId: rec.runId!, handler, events: [stop] });
     this.resolveTerminal(rec.handlerId, handler);
+    this.schedulePrune();
     this.bus.emit(rec.runId!, stored);
   }
 
@@ -333,12 +406,19 @@ export class Runtime {
     for (const resolve of set) resolve(rec);
   }
 
+  /** Prune only when there may be more terminal handlers than kept (counted, so the common case costs nothing). */
   private schedulePrune(): void {
-    if (this.pruneScheduled) return;
+    this.terminalCount++;
+    if (this.pruneScheduled || this.terminalCount <= this.maxCompleted) return;
     this.pruneScheduled = true;
     setImmediate(() => {
       this.pruneScheduled = false;
-      this.store.pruneTerminal(this.maxCompleted).catch((error) => this.options.logger.error(`Could not prune finished handlers: ${errorMessage(error)}`));
+      this.store
+        .pruneTerminal(this.maxCompleted)
+        .then(() => {
+          this.terminalCount = Math.min(this.terminalCount, this.maxCompleted);
+        })
+        .catch((error) => this.options.logger.error(`Could not prune finished handlers: ${errorMessage(error)}`));
     });
   }
 }

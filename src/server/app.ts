@@ -1,19 +1,23 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Runtime } from "../runtime/runtime.ts";
 import { WorkflowCatalog } from "./catalog.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, ERROR_CODES, errorBody } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { registerAccessLog } from "./plugins/access-log.ts";
-import { registerCors } from "./plugins/cors.ts";
+import { registerCors, setCorsHeaders } from "./plugins/cors.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
 import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
+import { registerDebuggerRoutes } from "./routes/debugger.ts";
+import { registerDocsRoutes } from "./routes/docs.ts";
 import { registerEventRoutes } from "./routes/events.ts";
 import { registerHandlerRoutes } from "./routes/handlers.ts";
 import { registerRunRoutes } from "./routes/runs.ts";
+import { registerUiRoutes, type UiServing } from "./routes/ui.ts";
 import { registerWorkflowRoutes } from "./routes/workflows.ts";
 
 export const BODY_LIMIT = 10 * 1024 * 1024;
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;|$)/;
 
 export interface AppDeps {
   /** The runtime, or null when the workflows failed to load (API routes then answer 503). */
@@ -26,12 +30,20 @@ export interface AppConfig {
   /** SSE heartbeat interval in ms (default 25 000; 0 disables). */
   heartbeatMs?: number;
   uiConfigured?: boolean;
+  /** The UI under `/deployments/<name>/ui/`: its dev server proxied, or its build output; none → 404 UI_NOT_CONFIGURED. */
+  ui?: UiServing;
   /** CORS on every route (default true; `DISABLE_CORS=1` turns it off in the CLI). */
   cors?: boolean;
   /** Why the workflows are not loaded (shown in 503 hints and /readyz). */
   loadError?: string;
   /** Readiness beyond the runtime (e.g. shutting down). */
   readiness?: () => Readiness;
+}
+
+function answerMalformedUrl(req: FastifyRequest, reply: FastifyReply, cors: boolean): void {
+  reply.header("x-request-id", req.id);
+  if (cors) setCorsHeaders(req, reply);
+  reply.code(404).type("application/json").send(errorBody(ERROR_CODES.ROUTE_NOT_FOUND.detail, "ROUTE_NOT_FOUND"));
 }
 
 /**
@@ -50,11 +62,23 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Client-chosen handler ids may be long (Fastify's default of 100 made such handlers unreachable);
+    // Node's 16 KiB header limit bounds the URL anyway.
+    routerOptions: { maxParamLength: 16 * 1024 },
+    // Malformed URLs (`/%`) are rejected before routing and hooks: answer them like any unknown path,
+    // in our error shape, with the request id and CORS headers the hooks would have set.
+    frameworkErrors: (_error, req, reply) => answerMalformedUrl(req, reply, config.cors !== false),
   });
   // Bodies are read as text whatever the Content-Type (clients disagree on it) and parsed by the routes,
   // which know the exact error each contract path expects. Never 415.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+  // Fastify answers 415 before any parser when the header is not a media type (`Content-Type: ` or `json`):
+  // such a header counts as absent.
+  app.addHook("onRequest", async (req) => {
+    const type = req.headers["content-type"];
+    if (type !== undefined && !MEDIA_TYPE.test(type)) delete req.headers["content-type"];
+  });
 
   registerRequestId(app);
   if (config.cors !== false) registerCors(app);
@@ -69,7 +93,10 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     if (!runtime.started) return { ready: false, reason: "starting" };
     return { ready: true };
   };
-  registerAppRoutes(app, { deploymentName: config.deploymentName, uiConfigured: config.uiConfigured ?? false, readiness });
+  registerAppRoutes(app, { deploymentName: config.deploymentName, uiConfigured: config.uiConfigured ?? config.ui !== undefined, readiness });
+  await registerUiRoutes(app, config.deploymentName, config.ui);
+  registerDocsRoutes(app, { deploymentName: config.deploymentName, runtime });
+  registerDebuggerRoutes(app, { deploymentName: config.deploymentName });
 
   await app.register(
     async (api) => {

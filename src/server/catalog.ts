@@ -40,6 +40,16 @@ export class WorkflowCatalog {
     return this.memo(`schema:${entry.name}`, () => workflowSchemas(entry.workflow));
   }
 
+  /** Which half of `/schema` failed: true when the start event's schema cannot be generated. */
+  startSchemaFails(entry: CatalogEntry): boolean {
+    try {
+      eventJsonSchema(entry.workflow.analyse().startType);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
   eventSchemas(entry: CatalogEntry): unknown {
     return this.memo(`events:${entry.name}`, () => ({ events: workflowEventTypes(entry.workflow).map(eventJsonSchema) }));
   }

@@ -50,9 +50,15 @@ export class EventStreamWriter {
 
   /** Write one event; resolves when the socket can take more. */
   async write(id: number, json: string): Promise<void> {
-    if (this.closed) return;
-    const frame = this.options.sse ? `id: ${id}\ndata: ${json}\n\n` : `${json}\n`;
-    const ok = this.res.write(frame);
+    await this.writeMany([[id, json]]);
+  }
+
+  /** Write several events with one socket write (a stream replaying a long log does not make a syscall per event). */
+  async writeMany(events: ReadonlyArray<readonly [id: number, json: string]>): Promise<void> {
+    if (this.closed || events.length === 0) return;
+    let chunk = "";
+    for (const [id, json] of events) chunk += this.options.sse ? `id: ${id}\ndata: ${json}\n\n` : `${json}\n`;
+    const ok = this.res.write(chunk);
     this.armHeartbeat();
     if (!ok) await this.drained();
   }

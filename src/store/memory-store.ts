@@ -78,8 +78,8 @@ export function createMemoryStore(): WorkflowStore {
   }
 
   /** Oldest first: by startedAt (fixed-width ISO strings sort as text), then insertion. */
-  function ordered(): StoredHandler[] {
-    return [...handlers.values()].sort((a, b) =>
+  function ordered(selected: Iterable<StoredHandler> = handlers.values()): StoredHandler[] {
+    return [...selected].sort((a, b) =>
       a.row.started_at < b.row.started_at ? -1 : a.row.started_at > b.row.started_at ? 1 : a.insertion - b.insertion,
     );
   }
@@ -138,7 +138,10 @@ export function createMemoryStore(): WorkflowStore {
     async pruneTerminal(keep: number): Promise<string[]> {
       ensureOpen();
       checkKeep(keep);
-      const terminal = ordered().filter(({ row }) => row.status !== "running");
+      // Runs after every finished run: sort only finished handlers, and only when some must go.
+      const finished = [...handlers.values()].filter(({ row }) => row.status !== "running");
+      if (finished.length <= keep) return [];
+      const terminal = ordered(finished);
       const doomed = terminal.slice(0, Math.max(0, terminal.length - keep)).map(({ row }) => row.handler_id);
       for (const handlerId of doomed) remove(handlerId);
       return doomed;

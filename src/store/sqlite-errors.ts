@@ -2,8 +2,8 @@ import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { StoreError } from "./types.ts";
 
-/** When the failure happened: opening (folder, file, migrations) or writing later on. */
-export type StorePhase = "open" | "write";
+/** When the failure happened: opening (folder, file, migrations), or reading or writing later on. */
+export type StorePhase = "open" | "read" | "write";
 
 const ELSEWHERE = "or point the store at another file";
 
@@ -23,7 +23,7 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
     case "SQLITE_NOTADB":
     case "SQLITE_CORRUPT":
       return make(
-        phase === "open" ? `The store file ${file} is not a valid SQLite database.` : `The store file ${file} is corrupted.`,
+        phase === "open" && primary === "SQLITE_NOTADB" ? `The store file ${file} is not a valid SQLite database.` : `The store file ${file} is corrupted.`,
         `Move it aside (or delete it) to start with an empty store, ${ELSEWHERE}. Its handlers and events will not be carried over.`,
       );
     case "SQLITE_BUSY":
@@ -31,7 +31,7 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
       return make(`The store file ${file} is locked.`, `Another llamactl may be using it: stop that process, ${ELSEWHERE}.`);
     case "SQLITE_FULL":
     case "ENOSPC":
-      return make(`The disk holding the store file ${file} is full.`, "Free some disk space, then try again.");
+      return fullDiskError(file, error);
     case "ENOTDIR":
     case "EEXIST": // mkdir -p of a folder that is a file
       return notAFolder(file, error);
@@ -46,8 +46,16 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
     case "SQLITE_AUTH":
     case "EACCES":
     case "EPERM":
-    case "EROFS":
+    case "EROFS": {
+      const { syscall, path } = error as NodeJS.ErrnoException;
+      if (syscall === "mkdir" && path) {
+        return make(
+          `Cannot create the folder ${path} for the store file ${file}: permission denied or read-only file system.`,
+          `Check that this user may create folders in ${dirname(path)}, ${ELSEWHERE}.`,
+        );
+      }
       return permissionDenied(file, phase, error);
+    }
     case "SQLITE_IOERR":
       return make(`Reading or writing the store file ${file} failed (${code}).`, `Check the disk and the file system holding it, ${ELSEWHERE}.`);
     default:
@@ -55,8 +63,17 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
   }
 }
 
+export function fullDiskError(file: string, cause?: unknown): StoreError {
+  return new StoreError(
+    `The disk holding the store file ${file} is full.`,
+    `Free some disk space, ${ELSEWHERE} on another disk, then try again.`,
+    cause,
+  );
+}
+
 function permissionDenied(file: string, phase: StorePhase, cause: unknown): StoreError {
-  const what = phase === "open" ? `Cannot open the store file ${file} for writing` : `Cannot write to the store file ${file}`;
+  const what =
+    phase === "open" ? `Cannot open the store file ${file} for writing` : phase === "read" ? `Cannot read the store file ${file}` : `Cannot write to the store file ${file}`;
   return new StoreError(
     `${what}: permission denied or read-only file system.`,
     `Check that this user may create and write files in ${dirname(file)} (and write the file itself if it exists), ${ELSEWHERE}.`,

@@ -10,7 +10,7 @@ import {
 } from "./records.ts";
 import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
-import { prepareStatements } from "./sqlite-statements.ts";
+import { prepareStatements, type Statements } from "./sqlite-statements.ts";
 import type { HandlerFilter, HandlerRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 export interface SqliteStoreOptions {
@@ -50,12 +50,21 @@ interface Batch {
  * await store.close();
  */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteWorkflowStore {
-  const db = openDatabase(path, { busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+  const opened = openDatabase(path, { busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+  const { db } = opened;
   const location = db.name;
-  const sql = prepareStatements(db);
+  let sql: Statements;
+  let insertion: number;
+  try {
+    sql = prepareStatements(db);
+    insertion = sql.maxInsertion.get() ?? 0;
+  } catch (error) {
+    // The first reads of the tables: a corrupted page shows up here, before anything is served.
+    opened.close();
+    throw classifyStoreError(error, location, "open") ?? error;
+  }
   /** Committed last sequence per run, so appending needs no MAX() query. */
   const lastSequences = new Map<string, number>();
-  let insertion = sql.maxInsertion.get() ?? 0;
   const stats = { transactions: 0, operations: 0 };
   let closed = false;
 
@@ -118,8 +127,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     return commits.submit(operation);
   }
 
-  function ensureOpen(): void {
+  /** Run a read; a failure the user can act on (corrupted page, I/O error) becomes a StoreError naming the file. */
+  function read<T>(query: () => T): T {
     if (closed) throw closedStoreError(location);
+    try {
+      return query();
+    } catch (error) {
+      throw classifyStoreError(error, location, "read") ?? error;
+    }
   }
 
   return {
@@ -138,33 +153,29 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async getHandler(handlerId: string): Promise<HandlerRecord | null> {
-      ensureOpen();
-      const row = sql.getHandler.get(handlerId);
+      const row = read(() => sql.getHandler.get(handlerId));
       return row === undefined ? null : toHandlerRecord(row);
     },
 
     async listHandlers(filter: HandlerFilter = {}): Promise<HandlerRecord[]> {
-      ensureOpen();
       const asJson = (values: readonly string[] | undefined) => (values === undefined ? null : JSON.stringify(values));
-      return sql.listHandlers.all({ statuses: asJson(filter.status), names: asJson(filter.workflowName) }).map(toHandlerRecord);
+      return read(() => sql.listHandlers.all({ statuses: asJson(filter.status), names: asJson(filter.workflowName) })).map(toHandlerRecord);
     },
 
     async readEvents(runId: string, afterSequence: number, limit?: number): Promise<StoredEvent[]> {
-      ensureOpen();
       checkLimit(limit);
-      return sql.readEvents
-        .all(runId, afterSequence, limit ?? -1)
-        .map(([sequence, envelope]) => ({ sequence, envelope: JSON.parse(envelope) }));
+      return read(() => sql.readEvents.all(runId, afterSequence, limit ?? -1)).map(([sequence, envelope]) => ({
+        sequence,
+        envelope: JSON.parse(envelope),
+      }));
     },
 
     async lastSequence(runId: string): Promise<number> {
-      ensureOpen();
-      return lastSequences.get(runId) ?? sql.lastSequence.get(runId) ?? -1;
+      return read(() => lastSequences.get(runId) ?? sql.lastSequence.get(runId) ?? -1);
     },
 
     async loadCheckpoint(handlerId: string): Promise<StoredCheckpoint | null> {
-      ensureOpen();
-      const row = sql.loadCheckpoint.get(handlerId);
+      const row = read(() => sql.loadCheckpoint.get(handlerId));
       return row === undefined ? null : { handlerId, runId: row.run_id, data: JSON.parse(row.data) };
     },
 
@@ -185,7 +196,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       if (closed) return;
       closed = true;
       commits.flush();
-      db.close();
+      opened.close();
     },
   };
 }

@@ -7,14 +7,15 @@ export const CHECKPOINT_VERSION = 1;
 export type StructureSummary = Record<string, { accepts: string[]; returns: string[]; waitsFor: string[] }>;
 
 /**
- * One effect an invocation had, by call order. Replayed when the invocation runs again after a resume,
- * so a deterministic step does not send, write, collect or wait twice.
+ * One effect an invocation's current attempt had, by call order. Replayed when the invocation runs again
+ * after a resume, so a step that takes the same path does not send, write, change the store or wait
+ * twice: the calls are matched by position and kind; from the first mismatch on, the step is live again.
  */
 export type JournalEntry =
   | { kind: "send" }
   | { kind: "write" }
-  | { kind: "collect"; result: EventJSON[] | null }
-  | { kind: "wait"; waiterId: string; delivered?: EventJSON };
+  | { kind: "store" }
+  | { kind: "wait"; waiterId: string; delivered?: EventJSON; timedOut?: true };
 
 export interface InvocationRecord {
   id: string;
@@ -22,6 +23,8 @@ export interface InvocationRecord {
   event: EventJSON;
   attempt: number;
   journal: JournalEntry[];
+  /** What each `collectEvents` call of this invocation returned, by call order (kept across retries). */
+  collects: Array<{ key: string; result: EventJSON[] | null }>;
 }
 
 export interface WaiterRecord {

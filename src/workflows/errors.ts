@@ -70,12 +70,31 @@ export function formatSeconds(seconds: number): string {
   return String(Number(seconds.toFixed(6)));
 }
 
+/** The message of anything thrown; never throws itself (circular objects, BigInts, null prototypes). */
 export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
+  if (error instanceof Error) {
+    const message: unknown = error.message;
+    return typeof message === "string" && message ? message : String(error.name);
+  }
+  if (typeof error === "string") return error;
+  try {
+    const json = JSON.stringify(error);
+    if (json !== undefined) return json;
+  } catch {
+    // not representable as JSON: fall through
+  }
+  try {
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
 
+/** The class name of an error (`TypeError`), or the `typeof` of anything else thrown. */
 export function errorType(error: unknown): string {
-  if (error instanceof Error) return error.constructor?.name && error.constructor.name !== "Error" ? error.constructor.name : error.name;
-  return typeof error;
+  if (error instanceof Error) {
+    const ctor = error.constructor?.name;
+    return typeof ctor === "string" && ctor && ctor !== "Error" ? ctor : String(error.name);
+  }
+  return error === null ? "null" : typeof error;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EVENT_BRAND, makeEvent } from "./event-instance.ts";
 
 /** The JSON form of an event: what checkpoints store and what `EventType.fromJSON` reads back. */
 export interface EventJSON {
@@ -25,7 +26,8 @@ export class EventValidationError extends Error {
 }
 
 type AnyShape = z.ZodRawShape;
-type Data<S extends AnyShape> = z.output<z.ZodObject<S>>;
+// zod types an empty object's output as `{ [k: string]: never }`, which would erase the parent's fields.
+type Data<S extends AnyShape> = [keyof S] extends [never] ? Record<never, never> : z.output<z.ZodObject<S>>;
 
 export interface ExtendOptions {
   description?: string;
@@ -78,6 +80,17 @@ export class EventType<D = Record<string, unknown>> {
     return makeEvent(this, parsed.data as D);
   }
 
+  /**
+   * Read an event back from its JSON form (`{type, data}`), validating the payload. The JSON must name this
+   * type; to resolve any type of a workflow, use `eventFromJSON(workflow.analyse(), json)`.
+   */
+  fromJSON(json: EventJSON): WorkflowEvent<D> {
+    if (json?.type !== this.name) {
+      throw new Error(`Cannot read a ${String(json?.type)} event as ${this.name}; the JSON's "type" must be "${this.name}".`);
+    }
+    return this.create((json.data ?? {}) as Partial<D>);
+  }
+
   /** True when `other` is this type or one of its ancestors (a step accepting a parent accepts its subtypes). */
   isSubtypeOf(other: EventType<any>): boolean {
     for (let t: EventType<any> | null = this; t; t = t.parent) {
@@ -90,18 +103,6 @@ export class EventType<D = Record<string, unknown>> {
   is(ev: unknown): ev is WorkflowEvent<D> {
     return isWorkflowEvent(ev) && ev.type.isSubtypeOf(this);
   }
-}
-
-const EVENT_BRAND = Symbol.for("llamactl.event");
-
-function makeEvent<D>(type: EventType<D>, data: D): WorkflowEvent<D> {
-  const ev = {
-    type,
-    data,
-    toJSON: () => ({ type: type.name, data: data as Record<string, unknown> }),
-    [EVENT_BRAND]: true,
-  };
-  return Object.freeze(ev);
 }
 
 export function isWorkflowEvent(value: unknown): value is WorkflowEvent<any> {
@@ -227,6 +228,11 @@ export function isStopType(type: EventType<any>): boolean {
 
 export function isInternalType(type: EventType<any>): boolean {
   return type.isSubtypeOf(InternalDispatchEvent);
+}
+
+/** `workflows.events.<Name>` for built-ins, `<WorkflowName>.<type>` for user events (the wire `qualified_name`). */
+export function qualifiedName(workflowName: string, type: EventType<any>): string {
+  return type.builtin ? `workflows.events.${type.name}` : `${workflowName}.${type.name}`;
 }
 
 /** Instance type produced by an event type. */

@@ -5,7 +5,6 @@ import {
   InputRequiredEvent,
   isInternalType,
   isStopType,
-  StartEvent,
   StopEvent,
 } from "./events.ts";
 import type { StepDefinition, Workflow } from "./workflow.ts";
@@ -74,30 +73,53 @@ export interface WorkflowGraph {
 
 const EXTERNAL = "external_step";
 
-/** The representation graph, derived statically from the step declarations. */
+/** The representation graph, derived statically from the step declarations (http-api §7). */
 export function workflowGraph(workflow: Workflow<any>): WorkflowGraph {
   const { steps } = workflow.analyse();
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
   const seen = new Set<string>();
   const edgeKeys = new Set<string>();
-  const producers = (t: EventType<any>) => steps.filter((s) => [...s.returns, ...s.emits].some((r) => r.name === t.name)).map((s) => s.name);
-  const allEvents = new Map<string, EventType<any>>();
-  for (const s of steps) for (const t of [...s.accepts, ...s.returns, ...s.emits, ...s.waitsFor]) allEvents.set(t.name, t);
+  const outputs = (s: StepDefinition) => [...s.returns, ...s.emits];
+  const inputs = (s: StepDefinition) => [...s.accepts, ...s.waitsFor];
 
-  const addEvent = (t: EventType<any>) => {
-    if (seen.has(t.name)) return;
-    seen.add(t.name);
-    nodes.push({
-      id: t.name,
-      label: t.name,
-      node_type: "event",
-      event_type: t.name,
-      event_types: [t.name, ...t.ancestors],
-      event_schema: eventJsonSchema(t),
-      produced_by: producers(t),
-    });
-    if (t.isSubtypeOf(InputRequiredEvent) && !seen.has(EXTERNAL)) {
+  const producedBy = new Map<string, string[]>();
+  const allEvents = new Map<string, EventType<any>>();
+  for (const s of steps) {
+    for (const t of outputs(s)) {
+      const list = producedBy.get(t.name) ?? [];
+      if (!list.includes(s.name)) list.push(s.name);
+      producedBy.set(t.name, list);
+    }
+    for (const t of [...inputs(s), ...outputs(s)]) if (!allEvents.has(t.name)) allEvents.set(t.name, t);
+  }
+  // Event types of the graph by the name of each of their ancestors: a step accepting a parent gets an
+  // edge from each of them (stop types excepted: they end the run, nothing handles them).
+  const subtypesByAncestor = new Map<string, EventType<any>[]>();
+  for (const t of allEvents.values()) {
+    if (isStopType(t)) continue;
+    for (let p = t.parent; p; p = p.parent) {
+      const list = subtypesByAncestor.get(p.name) ?? [];
+      list.push(t);
+      subtypesByAncestor.set(p.name, list);
+    }
+  }
+  const asksForInput = steps.some((s) => outputs(s).some((t) => t.isSubtypeOf(InputRequiredEvent)));
+
+  const addEvent = (t: EventType<any>, output: boolean) => {
+    if (!seen.has(t.name)) {
+      seen.add(t.name);
+      nodes.push({
+        id: t.name,
+        label: t.name,
+        node_type: "event",
+        event_type: t.name,
+        event_types: [t.name, ...t.ancestors],
+        event_schema: eventJsonSchema(t),
+        produced_by: producedBy.get(t.name) ?? [],
+      });
+    }
+    if (output && t.isSubtypeOf(InputRequiredEvent) && !seen.has(EXTERNAL)) {
       seen.add(EXTERNAL);
       nodes.push({ id: EXTERNAL, label: EXTERNAL, node_type: "external" });
     }
@@ -108,26 +130,21 @@ export function workflowGraph(workflow: Workflow<any>): WorkflowGraph {
     edgeKeys.add(key);
     edges.push({ source, target, label: null });
   };
-  const inputs = (s: StepDefinition) => [...s.accepts, ...s.waitsFor];
 
   for (const step of steps) {
     nodes.push({ id: step.name, label: step.name, node_type: "step", description: step.description });
-    inputs(step).forEach(addEvent);
-    [...step.returns, ...step.emits].forEach(addEvent);
+    for (const t of inputs(step)) addEvent(t, false);
+    for (const t of outputs(step)) addEvent(t, true);
   }
   for (const step of steps) {
-    for (const t of [...step.returns, ...step.emits]) {
+    for (const t of outputs(step)) {
       addEdge(step.name, t.name);
       if (t.isSubtypeOf(InputRequiredEvent)) addEdge(t.name, EXTERNAL);
     }
     for (const t of inputs(step)) {
       addEdge(t.name, step.name);
-      if (t.isSubtypeOf(HumanResponseEvent) && seen.has(EXTERNAL)) addEdge(EXTERNAL, t.name);
-      for (const sub of allEvents.values()) {
-        if (sub !== t && sub.isSubtypeOf(t) && !isStopType(sub) && !(sub.isSubtypeOf(StartEvent) && t === StartEvent && false)) {
-          addEdge(sub.name, step.name);
-        }
-      }
+      if (asksForInput && t.isSubtypeOf(HumanResponseEvent)) addEdge(EXTERNAL, t.name);
+      for (const sub of subtypesByAncestor.get(t.name) ?? []) if (sub.isSubtypeOf(t)) addEdge(sub.name, step.name);
     }
   }
   return { name: workflow.name, nodes, edges, description: workflow.description };

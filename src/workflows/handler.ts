@@ -1,7 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { assertResumable, type Checkpoint } from "./checkpoint.ts";
 import { isInternalType, isStopType, StopEvent, type WorkflowEvent } from "./events.ts";
-import { type CommitBatch, RunMachine, type TerminalOutcome } from "./runner.ts";
+import type { CommitBatch } from "./commit-loop.ts";
+import type { TerminalOutcome } from "./outcomes.ts";
+import { RunMachine } from "./runner.ts";
 import type { Workflow, WorkflowAnalysis } from "./workflow.ts";
 
 export interface RunOptions {
@@ -35,14 +37,27 @@ export interface SequencedEvent {
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+/** Random bytes drawn from the CSPRNG in blocks: one system call per 4 KiB instead of one per id. */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function randomByte(): number {
+  if (poolOffset >= pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++];
+}
+
 /** 10 characters of [A-Za-z0-9] from a cryptographic source (the wire format of handler and run ids). */
 export function generateId(length = 10): string {
-  const bytes = randomBytes(length * 2);
   let out = "";
-  for (let i = 0; i < bytes.length && out.length < length; i++) {
-    if (bytes[i] < 248) out += ALPHABET[bytes[i] % 62];
+  while (out.length < length) {
+    const byte = randomByte();
+    // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+    if (byte < 248) out += ALPHABET[byte % 62];
   }
-  return out.length === length ? out : generateId(length);
+  return out;
 }
 
 /**
@@ -55,6 +70,8 @@ export class WorkflowHandler implements PromiseLike<unknown> {
   private readonly history: SequencedEvent[] = [];
   private readonly readers = new Set<() => void>();
   private sequence = -1;
+  /** The stop event was published, or the run was detached: readers end once they reach the end. */
+  private streamClosed = false;
   private machine!: RunMachine;
   private resolveDone!: (o: TerminalOutcome) => void;
 
@@ -119,9 +136,13 @@ export class WorkflowHandler implements PromiseLike<unknown> {
     return this.machine.cancel();
   }
 
-  /** Stop driving this run in this process without ending it; resume it later from its checkpoint. */
+  /**
+   * Stop driving this run in this process without ending it; resume it later from its checkpoint.
+   * Readers of `events()` end after the events published so far; awaiting the handler never settles.
+   */
   detach(): void {
     this.machine.detach();
+    this.closeStream();
   }
 
   then<T1 = unknown, T2 = never>(
@@ -141,7 +162,10 @@ export class WorkflowHandler implements PromiseLike<unknown> {
     return o.stopEvent;
   }
 
-  /** Published events in order; any number of readers, each from any sequence. Ends after the stop event. */
+  /**
+   * Published events in order; any number of readers, each from any sequence. Ends after the stop event
+   * (at once for a reader positioned past it).
+   */
   async *events(options: EventsOptions = {}): AsyncGenerator<WorkflowEvent<any>> {
     for await (const { event } of this.sequenced(options)) yield event;
   }
@@ -158,6 +182,7 @@ export class WorkflowHandler implements PromiseLike<unknown> {
         if (!internal || includeInternal) yield entry;
         if (isStopType(entry.event.type)) return;
       }
+      if (this.streamClosed) return;
       await new Promise<void>((resolve) => {
         this.readers.add(resolve);
       });
@@ -168,7 +193,17 @@ export class WorkflowHandler implements PromiseLike<unknown> {
     if (this.options.keepHistory !== false) {
       for (const event of events) this.history.push({ sequence: ++this.sequence, event });
     }
+    if (events.some((e) => isStopType(e.type))) this.streamClosed = true;
     this.options.onEvents?.(events);
+    this.wakeReaders();
+  }
+
+  private closeStream(): void {
+    this.streamClosed = true;
+    this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
     const readers = [...this.readers];
     this.readers.clear();
     for (const wake of readers) wake();

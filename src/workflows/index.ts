@@ -6,7 +6,7 @@ export { Workflow, isWorkflow, eventFromJSON, WORKFLOW_BRAND } from "./workflow.
 export type { StepOptions, RetryPolicy, WorkflowOptions, WorkflowAnalysis, StepDefinition } from "./workflow.ts";
 export { WorkflowHandler, generateId, resultOf } from "./handler.ts";
 export type { RunOptions, EventsOptions, SequencedEvent } from "./handler.ts";
-export type { CommitBatch, TerminalOutcome, TerminalStatus } from "./runner.ts";
-export { qualifiedName } from "./runner.ts";
+export type { CommitBatch } from "./commit-loop.ts";
+export type { TerminalOutcome, TerminalStatus } from "./outcomes.ts";
 export { eventJsonSchema, workflowSchemas, workflowEventTypes, workflowGraph } from "./graph.ts";
 export type { WorkflowGraph, GraphNode, GraphEdge, JsonSchema } from "./graph.ts";

@@ -1,113 +1,55 @@
-import type { Checkpoint, InvocationRecord, JournalEntry } from "./checkpoint.ts";
+import type { Checkpoint, InvocationRecord } from "./checkpoint.ts";
 import { CHECKPOINT_VERSION } from "./checkpoint.ts";
-import type { Context, RunStore, WaitOptions } from "./context.ts";
-import {
-  errorMessage,
-  errorType,
-  formatSeconds,
-  StepTimeoutError,
-  UndeclaredEventError,
-  WaitForEventTimeoutError,
-  WorkflowCancelledError,
-  WorkflowFailedError,
-  WorkflowTimeoutError,
-} from "./errors.ts";
+import { CollectBuffers } from "./collect-buffers.ts";
+import { CommitLoop, type CommitHost, type MachineHooks } from "./commit-loop.ts";
+import type { WaitOptions } from "./context.ts";
+import { errorMessage, errorType, StepTimeoutError, UndeclaredEventError, WaitForEventTimeoutError } from "./errors.ts";
+import { makeEvent } from "./event-instance.ts";
 import {
   type EventJSON,
   type EventType,
   InputRequiredEvent,
   isStopType,
   isWorkflowEvent,
+  qualifiedName,
   StepStateChanged,
-  StopEvent,
   UnhandledEvent,
-  WorkflowCancelledEvent,
-  WorkflowFailedEvent,
   WorkflowIdleEvent,
-  WorkflowTimedOutEvent,
   type WorkflowEvent,
 } from "./events.ts";
-import type { StepDefinition, WorkflowAnalysis } from "./workflow.ts";
+import { abortAttempt, declares, describeValue, type Invocation, meetsRequirements, undeclared, type Waiter } from "./invocation.ts";
+import {
+  cancelledOutcome,
+  completedOutcome,
+  runFailedOutcome,
+  stepFailedOutcome,
+  type TerminalOutcome,
+  type TerminalStatus,
+  timedOutOutcome,
+} from "./outcomes.ts";
+import { createStepContext, type StepHost } from "./step-context.ts";
+import { StepQueues, type StepSlot } from "./step-queues.ts";
+import type { WorkflowAnalysis } from "./workflow.ts";
 import { eventFromJSON } from "./workflow.ts";
 
-export type TerminalStatus = "completed" | "failed" | "cancelled";
-
-/** How a run ended. `error` is the message a failed handler shows (`null` otherwise). */
-export interface TerminalOutcome {
-  status: TerminalStatus;
-  stopEvent: WorkflowEvent<any>;
-  error: string | null;
-  /** The typed error awaiting the handler rejects with (`null` when completed). */
-  failure: Error | null;
-}
-
-/** What one commit carries: the events published since the last one, the checkpoint, the outcome if the run ended. */
-export interface CommitBatch {
-  events: WorkflowEvent<any>[];
-  checkpoint: Checkpoint;
-  terminal: TerminalOutcome | null;
-}
-
-export interface MachineHooks {
-  /** Awaited before published events reach readers and before effects (step starts, replies) happen. */
-  commit?: (batch: CommitBatch) => void | Promise<void>;
-  /** Published events, in order, after their commit. */
-  publish: (events: WorkflowEvent<any>[]) => void;
-  /** Called once, after the terminal commit. */
-  settle: (outcome: TerminalOutcome) => void;
-}
-
-interface Invocation {
-  id: string;
-  step: StepDefinition;
-  event: WorkflowEvent<any>;
-  attempt: number;
-  journal: JournalEntry[];
-  /** Journal entries restored from a checkpoint: calls below this index are replays. */
-  replayLength: number;
-  cursor: number;
-  worker: number;
-  controller: AbortController;
-  token: number;
-  waiting: number;
-  startedAt: number;
-  timer: NodeJS.Timeout | null;
-}
-
-interface Waiter {
-  id: string;
-  invocation: string;
-  type: EventType<any>;
-  requirements: Record<string, unknown> | null;
-  timeout: number | null;
-  resolve: ((ev: WorkflowEvent<any>) => void) | null;
-  reject: ((err: Error) => void) | null;
-  timer: NodeJS.Timeout | null;
-}
-
 /**
- * The state machine of one run. Every mutation is synchronous; a flush then commits the checkpoint and
- * the published events (awaiting the commit hook when there is one) and only afterwards runs the effects
- * that depend on them: starting steps, resolving waits and `sendEvent` calls, settling the handler.
- * Dispatch is event-driven (no polling, no timers on the hot path, no recursion over a chain).
+ * The state machine of one run. Every mutation is synchronous; the commit loop then commits the
+ * checkpoint and the published events (awaiting the commit hook when there is one) and only afterwards
+ * runs the effects that depend on them: starting steps, resolving waits and `sendEvent` calls, settling
+ * the handler. Dispatch is event-driven: no polling, no timers on the hot path, no recursion over a chain.
  */
-export class RunMachine {
+export class RunMachine implements StepHost, CommitHost {
   status: "running" | "detached" | TerminalStatus = "running";
   outcome: TerminalOutcome | null = null;
   idle = false;
-  private readonly queues = new Map<string, WorkflowEvent<any>[]>();
-  private readonly freeWorkers = new Map<string, number[]>();
+  private readonly queues: StepQueues;
+  private readonly loop: CommitLoop;
   private readonly inflight = new Map<string, Invocation>();
   private readonly waiters = new Map<string, Waiter>();
-  private readonly collect = new Map<string, WorkflowEvent<any>[]>();
-  private readonly stepsByName = new Map<string, StepDefinition>();
+  private readonly collectBuffers = new CollectBuffers();
+  private readonly acceptsExternal: boolean;
   private state: Record<string, unknown>;
   private nextInvocation = 0;
-  private pendingEvents: WorkflowEvent<any>[] = [];
-  private pendingEffects: Array<() => void> = [];
-  private flushing = false;
-  private terminalPending = false;
-  private dirty = false;
   private runTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
 
@@ -118,14 +60,12 @@ export class RunMachine {
     private readonly stateSchema: { parse(v: unknown): unknown } | null,
     readonly runId: string,
     initialState: Record<string, unknown>,
-    private readonly hooks: MachineHooks,
+    hooks: MachineHooks,
   ) {
     this.state = initialState;
-    for (const step of analysis.steps) {
-      this.stepsByName.set(step.name, step);
-      this.queues.set(step.name, []);
-      this.freeWorkers.set(step.name, Array.from({ length: step.numWorkers }, (_, i) => step.numWorkers - 1 - i));
-    }
+    this.queues = new StepQueues(analysis.steps);
+    this.loop = new CommitLoop(this, hooks);
+    this.acceptsExternal = analysis.externalTypes.some((e) => this.queues.accepts(e));
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -136,16 +76,14 @@ export class RunMachine {
     this.flush();
   }
 
-  restore(cp: Checkpoint): void {
+  restore(checkpoint: Checkpoint): void {
+    // The caller keeps its checkpoint: journals and buffers mutate as the run goes on.
+    const cp = structuredClone(checkpoint);
     this.state = cp.state as Record<string, unknown>;
     this.nextInvocation = cp.nextInvocation;
     this.idle = cp.idle;
-    for (const [step, events] of Object.entries(cp.queues)) {
-      this.queues.set(step, events.map((e) => eventFromJSON(this.analysis, e)));
-    }
-    for (const [key, events] of Object.entries(cp.collect)) {
-      this.collect.set(key, events.map((e) => eventFromJSON(this.analysis, e)));
-    }
+    for (const [name, events] of Object.entries(cp.queues)) this.queues.restore(name, events.map((e) => this.decode(e)));
+    for (const [key, events] of Object.entries(cp.collect)) this.collectBuffers.restore(key, events.map((e) => this.decode(e)));
     for (const w of cp.waiters) {
       const type = this.analysis.registry.get(w.type);
       if (!type) throw new Error(`Checkpoint waits for unknown event type "${w.type}".`);
@@ -153,10 +91,11 @@ export class RunMachine {
     }
     this.armRunTimer();
     for (const rec of cp.inflight) {
-      const step = this.stepsByName.get(rec.step)!;
-      const inv = this.createInvocation(step, eventFromJSON(this.analysis, rec.event), rec.id, rec.attempt);
+      const slot = this.queues.slot(rec.step)!;
+      const inv = this.createInvocation(slot, this.decode(rec.event), rec.id, rec.attempt, this.queues.takeWorker(slot));
       inv.journal = rec.journal;
       inv.replayLength = rec.journal.length;
+      inv.collects = rec.collects ?? [];
       this.startInvocation(inv);
     }
     for (const w of this.waiters.values()) this.armWaiterTimer(w);
@@ -168,7 +107,7 @@ export class RunMachine {
     if (this.status !== "running") return Promise.resolve();
     return new Promise((resolve) => {
       this.route(event, step, null);
-      this.pendingEffects.push(resolve);
+      this.loop.afterCommit(resolve);
       this.flush();
     });
   }
@@ -177,13 +116,8 @@ export class RunMachine {
   cancel(): Promise<void> {
     if (this.status !== "running") return Promise.resolve();
     return new Promise((resolve) => {
-      this.terminate({
-        status: "cancelled",
-        stopEvent: WorkflowCancelledEvent.create({}),
-        error: null,
-        failure: new WorkflowCancelledError(),
-      });
-      this.pendingEffects.push(resolve);
+      this.terminate(cancelledOutcome());
+      this.loop.afterCommit(resolve);
       this.flush();
     });
   }
@@ -192,10 +126,11 @@ export class RunMachine {
   detach(): void {
     if (this.status === "running") this.status = "detached";
     this.clearTimers();
-    for (const inv of this.inflight.values()) inv.controller.abort(new Error("Run detached from this process"));
+    for (const inv of this.inflight.values()) abortAttempt(inv, new Error("Run detached from this process"));
   }
 
-  private isDetached(): boolean {
+  /** A method, not an inline comparison: `status` changes while a commit is awaited. */
+  isDetached(): boolean {
     return this.status === "detached";
   }
 
@@ -203,13 +138,20 @@ export class RunMachine {
     return [...new Set([...this.inflight.values()].map((i) => i.step.name))];
   }
 
+  flush(): void {
+    this.loop.flush();
+  }
+
   // ---- routing -----------------------------------------------------------------------------------
 
   private route(event: WorkflowEvent<any>, targetStep: string | null, from: Invocation | null): void {
     if (isStopType(event.type)) {
-      this.terminate({ status: "completed", stopEvent: event, error: null, failure: null });
+      this.terminate(completedOutcome(event));
       return;
     }
+    const inputRequired = event.type.isSubtypeOf(InputRequiredEvent);
+    // A question a step returns or sends is for whoever reads the stream (http-api §6).
+    if (from && inputRequired) this.loop.publish(event);
     for (const w of this.waiters.values()) {
       if (targetStep !== null && this.inflight.get(w.invocation)?.step.name !== targetStep) continue;
       if (!event.type.isSubtypeOf(w.type) || !meetsRequirements(event, w.requirements)) continue;
@@ -217,16 +159,14 @@ export class RunMachine {
       return;
     }
     let accepted = false;
-    for (const step of this.analysis.steps) {
-      if (targetStep !== null && step.name !== targetStep) continue;
-      if (!step.accepts.some((t) => event.type.isSubtypeOf(t))) continue;
+    for (const index of this.queues.accepting(event.type)) {
+      if (targetStep !== null && this.analysis.steps[index].name !== targetStep) continue;
       accepted = true;
-      this.queues.get(step.name)!.push(event);
-      const free = this.freeWorkers.get(step.name)!;
-      if (free.length === 0) {
-        this.publish(
-          StepStateChanged.create({
-            name: step.name,
+      const slot = this.queues.slotAt(index);
+      if (this.queues.enqueue(slot, event)) {
+        this.loop.publish(
+          makeEvent(StepStateChanged, {
+            name: slot.def.name,
             step_state: "preparing",
             worker_id: "<enqueued>",
             input_event_name: event.type.name,
@@ -235,8 +175,8 @@ export class RunMachine {
         );
       }
     }
-    if (!accepted && !event.type.isSubtypeOf(InputRequiredEvent)) {
-      this.publish(
+    if (!accepted && !inputRequired) {
+      this.loop.publish(
         UnhandledEvent.create({
           event_type: event.type.name,
           qualified_name: qualifiedName(this.workflowName, event.type),
@@ -245,7 +185,6 @@ export class RunMachine {
         }),
       );
     }
-    void from;
   }
 
   private deliverToWaiter(w: Waiter, event: WorkflowEvent<any>): void {
@@ -257,23 +196,24 @@ export class RunMachine {
       if (entry && entry.kind === "wait") entry.delivered = event.toJSON();
       inv.waiting = Math.max(0, inv.waiting - 1);
     }
-    this.pendingEffects.push(() => w.resolve?.(event));
+    this.loop.afterCommit(() => w.resolve?.(event));
   }
 
   // ---- invocations -------------------------------------------------------------------------------
 
-  private createInvocation(step: StepDefinition, event: WorkflowEvent<any>, id: string, attempt: number): Invocation {
-    const free = this.freeWorkers.get(step.name)!;
+  private createInvocation(slot: StepSlot, event: WorkflowEvent<any>, id: string, attempt: number, worker: number): Invocation {
     const inv: Invocation = {
       id,
-      step,
+      step: slot.def,
+      slot,
       event,
       attempt,
       journal: [],
       replayLength: 0,
-      cursor: 0,
-      worker: free.length ? free.pop()! : step.numWorkers,
-      controller: new AbortController(),
+      collects: [],
+      worker,
+      controller: null,
+      abortReason: undefined,
       token: 0,
       waiting: 0,
       startedAt: Date.now(),
@@ -283,47 +223,27 @@ export class RunMachine {
     return inv;
   }
 
-  /** Move queued events onto free workers. */
-  private pump(): void {
-    for (const step of this.analysis.steps) {
-      const queue = this.queues.get(step.name)!;
-      const free = this.freeWorkers.get(step.name)!;
-      while (queue.length && free.length) {
-        const event = queue.shift()!;
-        const inv = this.createInvocation(step, event, `i${this.nextInvocation++}`, 1);
-        this.startInvocation(inv);
-      }
-    }
-  }
-
   private startInvocation(inv: Invocation): void {
-    this.publish(
-      StepStateChanged.create({
-        name: inv.step.name,
-        step_state: "running",
-        worker_id: String(inv.worker),
-        input_event_name: inv.event.type.name,
-        output_event_name: null,
-      }),
-    );
-    this.pendingEffects.push(() => this.execute(inv));
+    this.publishState(inv, "running", null);
+    this.loop.afterCommit(() => this.execute(inv));
   }
 
   private execute(inv: Invocation): void {
     if (this.status !== "running" || this.inflight.get(inv.id) !== inv) return;
     const token = ++inv.token;
-    inv.cursor = 0;
-    inv.controller = new AbortController();
-    const ctx = this.createContext(inv);
+    inv.controller = null;
+    inv.abortReason = undefined;
+    const ctx = createStepContext(this, inv, token);
     const { timeout } = inv.step;
     if (timeout !== null) {
       inv.timer = setTimeout(() => {
         const err = new StepTimeoutError(inv.step.name, timeout);
-        inv.controller.abort(err);
+        abortAttempt(inv, err);
         this.onAttemptSettled(inv, token, false, err);
       }, timeout * 1000);
     }
-    // `then` turns synchronous throws into rejections; both outcomes are always handled.
+    // `then` turns synchronous throws into rejections; both outcomes are always handled, and a stale
+    // attempt's late outcome is ignored by its token.
     Promise.resolve()
       .then(() => inv.step.fn(inv.event, ctx))
       .then(
@@ -333,24 +253,20 @@ export class RunMachine {
   }
 
   private onAttemptSettled(inv: Invocation, token: number, ok: boolean, value: unknown): void {
-    if (this.status !== "running" || inv.token !== token || this.inflight.get(inv.id) !== inv) return;
+    if (!this.isCurrent(inv, token)) return;
     inv.token++;
     if (inv.timer) clearTimeout(inv.timer);
     inv.timer = null;
     this.dropWaitersOf(inv);
-    if (ok) {
-      if (value !== undefined && value !== null && !isWorkflowEvent(value)) {
-        return this.failStep(inv, new UndeclaredEventError(`Step "${inv.step.name}" returned ${describe(value)}; return an event created with <EventType>.create(...), or nothing.`), false);
-      }
-      const result = (value ?? null) as WorkflowEvent<any> | null;
-      if (result && !declares(inv.step.returns, result.type)) {
-        return this.failStep(inv, undeclared(inv.step, "returned", result.type), false);
-      }
-      this.finishInvocation(inv, result ? result.type.name : null);
-      if (result) this.route(result, null, inv);
-    } else {
-      this.failStep(inv, value, !(value instanceof UndeclaredEventError));
+    if (!ok) return this.failStep(inv, value, !(value instanceof UndeclaredEventError));
+    if (value !== undefined && value !== null && !isWorkflowEvent(value)) {
+      const message = `Step "${inv.step.name}" returned ${describeValue(value)}; return an event created with <EventType>.create(...), or nothing.`;
+      return this.failStep(inv, new UndeclaredEventError(message), false);
     }
+    const result = (value ?? null) as WorkflowEvent<any> | null;
+    if (result && !declares(inv.step.returns, result.type)) return this.failStep(inv, undeclared(inv.step, "returned", result.type), false);
+    this.finishInvocation(inv, result ? result.type.name : null);
+    if (result) this.route(result, null, inv);
     this.flush();
   }
 
@@ -359,6 +275,7 @@ export class RunMachine {
     if (retriable && inv.attempt < retry.maxAttempts) {
       const delay = retry.delay * Math.pow(retry.backoff, inv.attempt - 1);
       inv.attempt += 1;
+      // A retry is a fresh attempt: its effects are its own (collect results excepted, see Invocation).
       inv.journal = [];
       inv.replayLength = 0;
       if (delay > 0) {
@@ -367,34 +284,26 @@ export class RunMachine {
           this.execute(inv);
         }, delay * 1000);
       } else {
-        this.pendingEffects.push(() => this.execute(inv));
+        this.loop.afterCommit(() => this.execute(inv));
       }
-      this.flush();
-      return;
+    } else {
+      this.finishInvocation(inv, null);
+      this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
     }
-    this.finishInvocation(inv, null);
-    const message = errorMessage(error);
-    this.terminate({
-      status: "failed",
-      stopEvent: WorkflowFailedEvent.create({
-        step_name: inv.step.name,
-        exception: { exception_type: errorType(error), exception_message: message },
-        attempts: inv.attempt,
-        elapsed_seconds: (Date.now() - inv.startedAt) / 1000,
-      }),
-      error: message,
-      failure: new WorkflowFailedError(message, inv.step.name, inv.attempt, errorType(error), error),
-    });
     this.flush();
   }
 
   private finishInvocation(inv: Invocation, outputName: string | null): void {
     this.inflight.delete(inv.id);
-    if (inv.worker < inv.step.numWorkers) this.freeWorkers.get(inv.step.name)!.push(inv.worker);
-    this.publish(
-      StepStateChanged.create({
+    this.queues.release(inv.slot, inv.worker);
+    this.publishState(inv, "not_running", outputName);
+  }
+
+  private publishState(inv: Invocation, state: "running" | "not_running", outputName: string | null): void {
+    this.loop.publish(
+      makeEvent(StepStateChanged, {
         name: inv.step.name,
-        step_state: "not_running",
+        step_state: state,
         worker_id: String(inv.worker),
         input_event_name: inv.event.type.name,
         output_event_name: outputName,
@@ -411,152 +320,106 @@ export class RunMachine {
     inv.waiting = 0;
   }
 
-  // ---- context -------------------------------------------------------------------------------------
+  // ---- what a step's context calls (StepHost) -----------------------------------------------------
 
-  private createContext(inv: Invocation): Context<any> {
-    const machine = this;
-    const live = () => machine.status === "running" && machine.inflight.get(inv.id) === inv;
-    /** Claim the next journal slot; returns the recorded entry when this call is a replay. */
-    const next = (): { index: number; replay: JournalEntry | undefined } => {
-      const index = inv.cursor++;
-      return { index, replay: index < inv.replayLength ? inv.journal[index] : undefined };
-    };
-    const store: RunStore<any> = {
-      get: ((key?: string) => (key === undefined ? machine.state : machine.state[key])) as RunStore<any>["get"],
-      set(key, value) {
-        machine.setState({ ...machine.state, [key]: value });
-      },
-      edit(fn) {
-        const draft = structuredClone(machine.state);
-        const out = fn(draft);
-        machine.setState((out ?? draft) as Record<string, unknown>);
-        return machine.state;
-      },
-    };
-    return {
-      store,
-      runId: this.runId,
-      attempt: inv.attempt,
-      signal: inv.controller.signal,
-      sendEvent(event, options) {
-        if (!declares(inv.step.returns, event.type)) throw undeclared(inv.step, "sent", event.type);
-        const { index, replay } = next();
-        if (replay || !live()) return;
-        inv.journal[index] = { kind: "send" };
-        machine.route(event, options?.step ?? null, inv);
-        machine.flush();
-      },
-      writeEventToStream(event) {
-        const { index, replay } = next();
-        if (replay || !live()) return;
-        inv.journal[index] = { kind: "write" };
-        machine.publish(event);
-        machine.flush();
-      },
-      waitForEvent(type, options: WaitOptions = {}) {
-        if (!inv.step.waitsFor.some((t) => t === type || t.name === type.name)) {
-          return Promise.reject(
-            new UndeclaredEventError(
-              `Step "${inv.step.name}" waits for ${type.name}, which it does not declare; add it to the step's waitsFor.`,
-            ),
-          );
-        }
-        const { index, replay } = next();
-        let promise: Promise<any>;
-        if (replay && replay.kind === "wait" && replay.delivered) {
-          promise = Promise.resolve(eventFromJSON(machine.analysis, replay.delivered));
-        } else if (replay && replay.kind === "wait" && machine.waiters.has(replay.waiterId)) {
-          promise = new Promise((resolve, reject) => {
-            const w = machine.waiters.get(replay.waiterId)!;
-            w.resolve = resolve;
-            w.reject = reject;
-            inv.waiting++;
-          });
-          machine.flush();
-        } else if (!live()) {
-          promise = new Promise(() => {});
-        } else {
-          promise = new Promise((resolve, reject) => {
-            const w: Waiter = {
-              id: `${inv.id}.w${index}`,
-              invocation: inv.id,
-              type,
-              requirements: options.requirements ?? null,
-              timeout: options.timeout ?? null,
-              resolve,
-              reject,
-              timer: null,
-            };
-            inv.journal[index] = { kind: "wait", waiterId: w.id };
-            machine.waiters.set(w.id, w);
-            inv.waiting++;
-            machine.armWaiterTimer(w);
-            if (options.waiterEvent) machine.publish(options.waiterEvent);
-          });
-          machine.flush();
-        }
-        promise.catch(() => {}); // a step that never awaits its wait must not cause an unhandled rejection
-        return promise;
-      },
-      collectEvents(event, types) {
-        const { index, replay } = next();
-        if (replay && replay.kind === "collect") {
-          return replay.result ? replay.result.map((e) => eventFromJSON(machine.analysis, e)) : null;
-        }
-        const key = `${inv.step.name}:${types.map((t) => t.name).join(",")}`;
-        const buffer = machine.collect.get(key) ?? [];
-        buffer.push(event);
-        const picked: WorkflowEvent<any>[] = [];
-        for (const t of types) {
-          const found = buffer.find((e) => e.type.isSubtypeOf(t) && !picked.includes(e));
-          if (!found) break;
-          picked.push(found);
-        }
-        let result: WorkflowEvent<any>[] | null = null;
-        if (picked.length === types.length) {
-          result = picked;
-          machine.collect.set(key, buffer.filter((e) => !picked.includes(e)));
-        } else {
-          machine.collect.set(key, buffer);
-        }
-        inv.journal[index] = { kind: "collect", result: result ? result.map((e) => e.toJSON()) : null };
-        return result;
-      },
-    };
+  isCurrent(inv: Invocation, token: number): boolean {
+    return this.status === "running" && inv.token === token && this.inflight.get(inv.id) === inv;
   }
 
-  private setState(next: Record<string, unknown>): void {
+  getState(): Record<string, unknown> {
+    return this.state;
+  }
+
+  replaceState(next: Record<string, unknown>): void {
     this.state = (this.stateSchema ? this.stateSchema.parse(next) : next) as Record<string, unknown>;
+  }
+
+  sendFromStep(inv: Invocation, event: WorkflowEvent<any>, step: string | null): void {
+    this.route(event, step, inv);
+    this.flush();
+  }
+
+  writeFromStep(event: WorkflowEvent<any>): void {
+    this.loop.publish(event);
+    this.flush();
+  }
+
+  registerWaiter(
+    inv: Invocation,
+    index: number,
+    type: EventType<any>,
+    options: WaitOptions,
+    resolve: (ev: WorkflowEvent<any>) => void,
+    reject: (err: Error) => void,
+  ): void {
+    const w: Waiter = {
+      id: `${inv.id}.w${index}`,
+      invocation: inv.id,
+      type,
+      requirements: options.requirements ?? null,
+      timeout: options.timeout ?? null,
+      resolve,
+      reject,
+      timer: null,
+    };
+    inv.journal[index] = { kind: "wait", waiterId: w.id };
+    this.waiters.set(w.id, w);
+    inv.waiting++;
+    this.armWaiterTimer(w);
+    if (options.waiterEvent) this.loop.publish(options.waiterEvent);
+    this.flush();
+  }
+
+  reattachWaiter(inv: Invocation, waiterId: string, resolve: (ev: WorkflowEvent<any>) => void, reject: (err: Error) => void): boolean {
+    const w = this.waiters.get(waiterId);
+    if (!w || w.invocation !== inv.id) return false;
+    w.resolve = resolve;
+    w.reject = reject;
+    inv.waiting++;
+    this.flush();
+    return true;
+  }
+
+  collect(key: string, event: WorkflowEvent<any>, types: readonly EventType<any>[]): WorkflowEvent<any>[] | null {
+    return this.collectBuffers.collect(key, event, types);
+  }
+
+  decode(json: EventJSON): WorkflowEvent<any> {
+    return eventFromJSON(this.analysis, json);
   }
 
   private armWaiterTimer(w: Waiter): void {
     if (w.timeout === null) return;
+    const timeout = w.timeout;
     w.timer = setTimeout(() => {
-      if (this.status !== "running" || !this.waiters.has(w.id)) return;
+      if (this.status !== "running" || this.waiters.get(w.id) !== w) return;
       this.waiters.delete(w.id);
       const inv = this.inflight.get(w.invocation);
-      if (inv) inv.waiting = Math.max(0, inv.waiting - 1);
-      const err = new WaitForEventTimeoutError(inv?.step.name ?? "?", w.type.name, w.timeout!);
-      this.pendingEffects.push(() => w.reject?.(err));
+      if (inv) {
+        inv.waiting = Math.max(0, inv.waiting - 1);
+        const entry = inv.journal.find((j) => j.kind === "wait" && j.waiterId === w.id);
+        if (entry && entry.kind === "wait") entry.timedOut = true;
+      }
+      const err = new WaitForEventTimeoutError(inv?.step.name ?? "?", w.type.name, timeout);
+      this.loop.afterCommit(() => w.reject?.(err));
       this.flush();
-    }, w.timeout * 1000);
+    }, timeout * 1000);
   }
 
-  // ---- termination ---------------------------------------------------------------------------------
+  // ---- termination and idleness ----------------------------------------------------------------------
 
   private terminate(outcome: TerminalOutcome): void {
     if (this.status !== "running") return;
-    this.publish(outcome.stopEvent);
-    this.terminalPending = true;
     this.status = outcome.status;
     this.outcome = outcome;
     this.clearTimers();
-    for (const inv of this.inflight.values()) inv.controller.abort(outcome.failure ?? new Error("Workflow finished"));
+    const reason = outcome.failure ?? new Error("The workflow finished before this step did");
+    for (const inv of this.inflight.values()) abortAttempt(inv, reason);
     for (const w of this.waiters.values()) {
       const reject = w.reject;
-      if (reject) this.pendingEffects.push(() => reject(outcome.failure ?? new WorkflowCancelledError()));
+      if (reject) this.loop.afterCommit(() => reject(reason));
     }
-    this.pendingEffects.push(() => this.hooks.settle(outcome));
+    this.loop.end(outcome);
   }
 
   private armRunTimer(): void {
@@ -564,13 +427,7 @@ export class RunMachine {
     const timeout = this.timeout;
     this.runTimer = setTimeout(() => {
       if (this.status !== "running") return;
-      const active = this.activeSteps();
-      this.terminate({
-        status: "failed",
-        stopEvent: WorkflowTimedOutEvent.create({ timeout, active_steps: active }),
-        error: `Workflow timed out after ${formatSeconds(timeout)}s`,
-        failure: new WorkflowTimeoutError(timeout),
-      });
+      this.terminate(timedOutOutcome(timeout, this.activeSteps()));
       this.flush();
     }, timeout * 1000);
   }
@@ -582,126 +439,39 @@ export class RunMachine {
     for (const w of this.waiters.values()) if (w.timer) clearTimeout(w.timer);
   }
 
-  // ---- flushing ------------------------------------------------------------------------------------
-
-  private publish(event: WorkflowEvent<any>): void {
-    this.pendingEvents.push(event);
-  }
-
   private computeIdle(): boolean {
-    if (this.status !== "running") return false;
-    for (const q of this.queues.values()) if (q.length) return false;
+    if (this.status !== "running" || this.queues.queued > 0) return false;
     for (const inv of this.inflight.values()) if (inv.waiting === 0) return false;
-    return this.waiters.size > 0 || this.acceptsExternal();
+    return this.waiters.size > 0 || this.acceptsExternal;
   }
 
-  private acceptsExternal(): boolean {
-    return this.analysis.externalTypes.some((e) => this.analysis.steps.some((s) => s.accepts.some((t) => e.isSubtypeOf(t))));
-  }
+  // ---- what the commit loop calls (CommitHost) -----------------------------------------------------
 
-  /** Idle and stall detection, run before every commit. */
-  private settleIdleness(): void {
+  /** Before each batch: start queued work, then publish idleness or end a stalled run. */
+  prepare(): void {
     if (this.status !== "running") return;
-    const idle = this.computeIdle();
-    if (idle && !this.idle) this.publish(WorkflowIdleEvent.create({}));
-    this.idle = idle;
-    if (!idle && this.inflight.size === 0 && this.waiters.size === 0 && [...this.queues.values()].every((q) => !q.length)) {
-      const message = `Workflow "${this.workflowName}" stalled: no step is running, queued or waiting for an event, and no stop event was produced. Make the last step return a StopEvent.`;
-      this.terminate({
-        status: "failed",
-        stopEvent: WorkflowFailedEvent.create({
-          step_name: null,
-          exception: { exception_type: "WorkflowStalledError", exception_message: message },
-          attempts: 0,
-          elapsed_seconds: (Date.now() - this.startedAt) / 1000,
-        }),
-        error: message,
-        failure: new WorkflowFailedError(message, null, 0, "WorkflowStalledError"),
+    if (this.queues.hasWork()) {
+      this.queues.drain((slot, event, worker) => {
+        this.startInvocation(this.createInvocation(slot, event, `i${this.nextInvocation++}`, 1, worker));
       });
     }
-  }
-
-  flush(): void {
-    this.dirty = true;
-    if (this.flushing) return;
-    this.flushing = true;
-    const commit = this.hooks.commit;
-    if (!commit) {
-      try {
-        while (this.dirty && this.status !== "detached") {
-          this.dirty = false;
-          this.step();
-        }
-      } finally {
-        this.flushing = false;
-      }
-      return;
-    }
-    void this.flushWithCommit(commit);
-  }
-
-  private async flushWithCommit(commit: NonNullable<MachineHooks["commit"]>): Promise<void> {
-    try {
-      while (this.dirty && this.status !== "detached") {
-        this.dirty = false;
-        this.prepare();
-        const events = this.pendingEvents;
-        const effects = this.pendingEffects;
-        const terminal = this.terminalPending ? this.outcome : null;
-        this.pendingEvents = [];
-        this.pendingEffects = [];
-        this.terminalPending = false;
-        try {
-          await commit({ events, checkpoint: this.checkpoint(), terminal });
-        } catch (error) {
-          this.onCommitFailed(error);
-          if (this.terminalPending) {
-            // The failure could not be persisted either; readers and the handler still learn of it.
-            events.push(...this.pendingEvents);
-            effects.push(...this.pendingEffects);
-            this.pendingEvents = [];
-            this.pendingEffects = [];
-            this.terminalPending = false;
-          }
-        }
-        if (this.isDetached()) return;
-        if (events.length) this.hooks.publish(events);
-        for (const effect of effects) effect();
-      }
-    } finally {
-      this.flushing = false;
+    const idle = this.computeIdle();
+    if (idle && !this.idle) this.loop.publish(makeEvent(WorkflowIdleEvent, {}));
+    this.idle = idle;
+    if (!idle && this.inflight.size === 0 && this.waiters.size === 0 && this.queues.queued === 0) {
+      const message = `Workflow "${this.workflowName}" stalled: no step is running, queued or waiting for an event, and no stop event was produced. Make the last step return a StopEvent.`;
+      this.terminate(runFailedOutcome("WorkflowStalledError", message, this.elapsedSeconds()));
     }
   }
 
-  private onCommitFailed(error: unknown): void {
+  commitFailed(error: unknown): void {
     if (this.status !== "running") return;
     const message = `Could not persist the run: ${errorMessage(error)}`;
-    this.terminate({
-      status: "failed",
-      stopEvent: WorkflowFailedEvent.create({
-        step_name: null,
-        exception: { exception_type: errorType(error), exception_message: message },
-        attempts: 0,
-        elapsed_seconds: (Date.now() - this.startedAt) / 1000,
-      }),
-      error: message,
-      failure: new WorkflowFailedError(message, null, 0, errorType(error), error),
-    });
+    this.terminate(runFailedOutcome(errorType(error), message, this.elapsedSeconds(), error));
   }
 
-  private prepare(): void {
-    if (this.status === "running") this.pump();
-    this.settleIdleness();
-  }
-
-  private step(): void {
-    this.prepare();
-    const events = this.pendingEvents;
-    const effects = this.pendingEffects;
-    this.pendingEvents = [];
-    this.pendingEffects = [];
-    if (events.length) this.hooks.publish(events);
-    for (const effect of effects) effect();
+  private elapsedSeconds(): number {
+    return (Date.now() - this.startedAt) / 1000;
   }
 
   checkpoint(): Checkpoint {
@@ -711,6 +481,7 @@ export class RunMachine {
       event: inv.event.toJSON(),
       attempt: inv.attempt,
       journal: structuredClone(inv.journal),
+      collects: structuredClone(inv.collects),
     }));
     return {
       version: CHECKPOINT_VERSION,
@@ -719,7 +490,7 @@ export class RunMachine {
       structure: this.analysis.structure,
       runId: this.runId,
       state: structuredClone(this.state),
-      queues: Object.fromEntries([...this.queues].map(([k, q]) => [k, q.map((e) => e.toJSON())])),
+      queues: this.queues.snapshot(),
       inflight,
       waiters: [...this.waiters.values()].map((w) => ({
         id: w.id,
@@ -728,39 +499,9 @@ export class RunMachine {
         requirements: w.requirements,
         timeout: w.timeout,
       })),
-      collect: Object.fromEntries([...this.collect].map(([k, q]) => [k, q.map((e) => e.toJSON())])),
+      collect: this.collectBuffers.snapshot(),
       nextInvocation: this.nextInvocation,
       idle: this.idle,
     };
   }
 }
-
-function declares(types: readonly EventType<any>[], type: EventType<any>): boolean {
-  return types.some((t) => type.isSubtypeOf(t));
-}
-
-function undeclared(step: StepDefinition, verb: string, type: EventType<any>): UndeclaredEventError {
-  const declared = step.returns.map((t) => t.name).join(", ") || "nothing";
-  return new UndeclaredEventError(
-    `Step "${step.name}" ${verb} ${type.name}, which it does not declare (returns: ${declared}); add it to the step's returns.`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return "an array";
-  return value === null ? "null" : `a ${typeof value}`;
-}
-
-function meetsRequirements(event: WorkflowEvent<any>, requirements: Record<string, unknown> | null): boolean {
-  if (!requirements) return true;
-  const data = event.data as Record<string, unknown>;
-  return Object.entries(requirements).every(([k, v]) => JSON.stringify(data[k]) === JSON.stringify(v));
-}
-
-/** `workflows.events.<Name>` for built-ins, `<WorkflowName>.<type>` for user events. */
-export function qualifiedName(workflowName: string, type: EventType<any>): string {
-  return type.builtin ? `workflows.events.${type.name}` : `${workflowName}.${type.name}`;
-}
-
-export type { EventJSON };
-export { StopEvent };

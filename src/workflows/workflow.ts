@@ -9,6 +9,7 @@ import {
   EventType,
   HumanResponseEvent,
   isStopType,
+  isWorkflowEvent,
   StartEvent,
   StopEvent,
   type WorkflowEvent,
@@ -194,14 +195,19 @@ function analyseWorkflow(
   }
   if (steps.length === 0) problems.push("it has no steps; add one with .step(name, { accepts, returns }, fn).");
 
-  const all = steps.flatMap((s) => [...s.accepts, ...s.returns, ...s.emits, ...s.waitsFor]).concat(external);
   const registry = new Map<string, EventType<any>>();
-  for (const t of all) {
+  const clashes = new Map<string, Set<string>>();
+  const register = (t: EventType<any>, user: string) => {
     const seen = registry.get(t.name);
-    if (seen && seen !== t && !(seen.builtin && t.builtin)) {
-      problems.push(`two different event types are named "${t.name}"; event names must be unique within a workflow.`);
-    }
-    registry.set(t.name, seen ?? t);
+    if (!seen) registry.set(t.name, t);
+    else if (seen !== t && !(seen.builtin && t.builtin)) (clashes.get(t.name) ?? clashes.set(t.name, new Set()).get(t.name)!).add(user);
+  };
+  for (const s of steps) for (const t of [...s.accepts, ...s.returns, ...s.emits, ...s.waitsFor]) register(t, `step "${s.name}"`);
+  for (const t of external) register(t, "the external list");
+  for (const [name, users] of clashes) {
+    problems.push(
+      `two different event types are named "${name}" (see ${[...users].join(", ")}); event names must be unique within a workflow.`,
+    );
   }
 
   const startTypes = uniqueTypes(steps.flatMap((s) => s.accepts).filter((t) => t.isSubtypeOf(StartEvent)));
@@ -217,12 +223,16 @@ function analyseWorkflow(
     ...steps.flatMap((s) => s.waitsFor),
     ...steps.flatMap((s) => s.accepts).filter((t) => t.isSubtypeOf(HumanResponseEvent)),
   ]);
-  const produced = uniqueTypes(steps.flatMap((s) => [...s.returns, ...s.emits]));
+  // An accepted type is produced when a step returns or emits it or one of its subtypes. Names identify
+  // types here (duplicates are reported above), which keeps this linear in the number of steps.
+  const produced = new Set<string>();
+  for (const s of steps) {
+    for (const t of [...s.returns, ...s.emits]) for (let p: EventType<any> | null = t; p; p = p.parent) produced.add(p.name);
+  }
   for (const step of steps) {
     for (const t of step.accepts) {
       if (t.isSubtypeOf(StartEvent) || isStopType(t)) continue;
-      const reachable =
-        produced.some((p) => p.isSubtypeOf(t)) || externalTypes.some((e) => e.isSubtypeOf(t) || t.isSubtypeOf(e));
+      const reachable = produced.has(t.name) || externalTypes.some((e) => e.isSubtypeOf(t) || t.isSubtypeOf(e));
       if (!reachable) {
         problems.push(`step "${step.name}" accepts ${t.name}, but no step returns it and it is not declared external.`);
       }
@@ -249,15 +259,16 @@ function sortedStructure(structure: StructureSummary): unknown {
     .map((k) => [k, structure[k]]);
 }
 
+/** The types once each, by name, in first-seen order. */
 function uniqueTypes(types: readonly EventType<any>[]): EventType<any>[] {
-  const out: EventType<any>[] = [];
-  for (const t of types) if (!out.some((o) => o === t || o.name === t.name)) out.push(t);
-  return out;
+  const byName = new Map<string, EventType<any>>();
+  for (const t of types) if (!byName.has(t.name)) byName.set(t.name, t);
+  return [...byName.values()];
 }
 
 function toStartEvent(analysis: WorkflowAnalysis, input: Record<string, unknown> | WorkflowEvent<any>): WorkflowEvent<any> {
-  if (typeof (input as WorkflowEvent).toJSON === "function" && (input as WorkflowEvent).type instanceof EventType) {
-    const ev = input as WorkflowEvent<any>;
+  if (isWorkflowEvent(input)) {
+    const ev = input;
     if (!ev.type.isSubtypeOf(analysis.startType)) {
       throw new TypeError(`Start event must be an instance of ${analysis.startType.name}, got ${ev.type.name}.`);
     }

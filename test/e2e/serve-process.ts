@@ -39,7 +39,7 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
 }
 
 /** Start `llamactl serve <path> --port 0` and wait for its summary (the API line gives the port). */
-export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, options: { reload?: boolean } = {}): Promise<ServeProcess> {
+export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, options: { reload?: boolean; /** Default 20 s; longer for a `--preview` build. */ startTimeoutMs?: number } = {}): Promise<ServeProcess> {
   const reload = options.reload ? [] : ["--no-reload"];
   const child = spawn(process.execPath, [BIN, "serve", path, "--port", "0", "--no-open-browser", ...reload, "--no-install", ...extraArgs], {
     cwd: REPO,
@@ -54,7 +54,7 @@ export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.P
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`llamactl serve ${path} did not start in time:\n${out}`));
-    }, 20_000);
+    }, options.startTimeoutMs ?? 20_000);
     const onData = () => {
       const m = /API\s+(http:\/\/[^/\s]+)(\/deployments\/[^\s]+)/.exec(out);
       if (!m) return;

@@ -17,6 +17,7 @@ import { watchProject } from "../watcher.ts";
 import { printProblems, printWarnings } from "../output.ts";
 import { bindPort, PortInUseError } from "../port.ts";
 import { WorkerSupervisor } from "../supervisor.ts";
+import { prepareUi } from "../ui-dev-server.ts";
 
 /**
  * `llamactl serve`: resolve the configuration and the environment, hold the listening socket, run the
@@ -73,9 +74,18 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
   const port = typeof address === "object" && address ? address.port : options.port;
 
   const supervisor = new WorkerSupervisor(config, options, server, port);
+  // The preview build, or the UI dev server (owned by the supervisor: it survives reloads).
+  const ui = await prepareUi(config, options, port);
+  if (!ui.ok) {
+    printProblems([ui.problem]);
+    server.close();
+    return 1;
+  }
+  if (ui.devServer) supervisor.own(ui.devServer);
   const first = await supervisor.start();
   if (!first.ok) {
     printProblems(first.problems);
+    await ui.devServer?.stop();
     server.close();
     return 1;
   }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 const METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
 
@@ -8,19 +8,24 @@ const METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
  */
 export function registerCors(app: FastifyInstance): void {
   app.addHook("onRequest", async (req, reply) => {
-    const origin = req.headers.origin;
-    if (!origin) return;
-    reply.header("access-control-allow-origin", origin);
-    reply.header("access-control-allow-credentials", "true");
-    reply.header("vary", "Origin");
-  });
-  app.options("*", async (req, reply) => {
-    if (req.headers["access-control-request-method"]) {
+    setCorsHeaders(req, reply);
+    // Answered before routing: a preflight must not reach a route's 404/405 (e.g. the other-deployment catch-all).
+    if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
       reply.header("access-control-allow-methods", METHODS);
       const headers = req.headers["access-control-request-headers"];
       if (headers) reply.header("access-control-allow-headers", headers);
       reply.header("access-control-max-age", "600");
+      return reply.code(200).send("");
     }
-    return reply.code(200).send("");
   });
+  app.options("*", async (_req, reply) => reply.code(200).send(""));
+}
+
+/** Echo the request's Origin with credentials (also used where hooks do not run, e.g. malformed URLs). */
+export function setCorsHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  const origin = req.headers.origin;
+  if (!origin) return;
+  reply.header("access-control-allow-origin", origin);
+  reply.header("access-control-allow-credentials", "true");
+  reply.header("vary", "Origin");
 }

@@ -35,9 +35,11 @@ export function registerAppRoutes(app: FastifyInstance, options: AppRouteOptions
 
   const otherDeployment = async (req: { params: unknown }) => {
     const { deployment } = req.params as { deployment: string };
-    if (deployment === options.deploymentName) throw new ApiError("ROUTE_NOT_FOUND");
+    if (deployment === options.deploymentName || deployment === "") throw new ApiError("ROUTE_NOT_FOUND");
     throw new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves ${base}.`);
   };
-  app.all("/deployments/:deployment", otherDeployment);
-  app.all("/deployments/:deployment/*", otherDeployment);
+  // Not OPTIONS: CORS answers it on every path.
+  const methods = app.supportedMethods.filter((m) => m !== "OPTIONS");
+  app.route({ method: methods, url: "/deployments/:deployment", handler: otherDeployment });
+  app.route({ method: methods, url: "/deployments/:deployment/*", handler: otherDeployment });
 }

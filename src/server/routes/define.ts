@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod 
 import { ApiError } from "../errors.ts";
 
 type Method = "GET" | "POST";
-const ALL: readonly string[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
 
 export interface RouteSpec {
   GET?: RouteHandlerMethod;
@@ -21,19 +20,26 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
     const handler = spec[method];
     if (!handler) continue;
     served.push(method);
-    app.route({ method, url, handler, exposeHeadRoute: method === "GET" && !spec.HEAD });
+    app.route({ method, url, handler, onRequest: rejectEmptyParams, exposeHeadRoute: method === "GET" && !spec.HEAD });
   }
-  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD });
+  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD, onRequest: rejectEmptyParams });
   const allow = [...served, ...(spec.GET ? ["HEAD"] : []), "OPTIONS"].sort().join(", ");
-  const others = ALL.filter((m) => !served.includes(m));
-  if (!spec.GET && !others.includes("HEAD")) others.push("HEAD");
+  // Every method Fastify routes (TRACE and QUERY included) except OPTIONS, which CORS preflights answer.
+  const others = app.supportedMethods.filter((m) => m !== "OPTIONS" && !served.includes(m) && !(m === "HEAD" && spec.GET));
   app.route({
     method: others as never,
     url,
+    onRequest: rejectEmptyParams,
     handler: async (_req: FastifyRequest, _reply: FastifyReply) => {
       throw new ApiError("METHOD_NOT_ALLOWED", undefined, `This path serves ${allow}.`, { allow });
     },
   });
+}
+
+/** The router matches `/handlers/` as `/handlers/:handler_id` with an empty id; that path is not a route. */
+async function rejectEmptyParams(req: FastifyRequest): Promise<void> {
+  const params = req.params as Record<string, string> | undefined;
+  if (params && Object.values(params).some((v) => v === "")) throw new ApiError("ROUTE_NOT_FOUND");
 }
 
 /** A query boolean: true only when the value lower-cases to `true`. */

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isInternalEnvelope, isStopEnvelope } from "../../runtime/envelope.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
-import { ApiError, fromRuntimeError } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { isTruthy, parseBody, parseEvent } from "../inbound.ts";
 import { EventStreamWriter } from "../sse.ts";
 import type { ApiContext } from "./context.ts";
@@ -58,16 +58,18 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       heartbeatMs: ctx.heartbeatMs,
       headers: reply.getHeaders() as Record<string, string>,
     });
-    const events = runtime.follow(p.runId, p.cursor);
-    writer.onClose(() => void events.return(undefined));
+    const gone = new AbortController();
+    const events = runtime.follow(p.runId, p.cursor, gone.signal);
+    writer.onClose(() => gone.abort());
     try {
       for await (const batch of events) {
+        const frames: [number, string][] = [];
         for (const { sequence, envelope } of batch) {
-          if (writer.closed) break;
           if (!includeInternal && isInternalEnvelope(envelope)) continue;
           const out = includeQualifiedName ? envelope : { ...envelope, qualified_name: null };
-          await writer.write(sequence, JSON.stringify(out));
+          frames.push([sequence, JSON.stringify(out)]);
         }
+        await writer.writeMany(frames);
         if (writer.closed) break;
       }
     } catch (error) {
@@ -86,6 +88,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         .code(200)
         .header("content-type", p.sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson")
         .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
         .send();
     },
     POST: async (req) => {
@@ -106,7 +109,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       try {
         await runtime.deliver(rec, event, step);
       } catch (error) {
-        if (error instanceof RuntimeError) throw fromRuntimeError(error);
+        // The error handler renders runtime errors, logging 500s with their cause and the request id.
+        if (error instanceof RuntimeError) throw error;
         ctx.logger.error("Failed to send event", { request_id: req.id, error: String(error) });
         throw new ApiError("SEND_EVENT_FAILED", undefined, `See the server log for request ${req.id}.`);
       }

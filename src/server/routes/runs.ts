@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { RuntimeError } from "../../runtime/errors.ts";
+import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
 import { isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
@@ -19,7 +21,16 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       throw new ApiError("INVALID_REQUEST_BODY", "Error processing request body: handler_id must be a string without \"/\"", "Omit handler_id to get a generated one.");
     }
     const start = resolveStartEvent(entry.workflow, entry.registry, body);
-    const record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null);
+    let record: HandlerRecord;
+    try {
+      record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null);
+    } catch (error) {
+      // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
+      if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {
+        throw new RuntimeError("RUN_START_FAILED", undefined, undefined, error.cause);
+      }
+      throw error;
+    }
     if (!wait) return handlerJson(record);
     const final = await ctx.runtime.waitForTerminal(record.handlerId);
     if (!final) throw new ApiError("HANDLER_NOT_FOUND", undefined, "The handler was deleted while the run was in progress.");

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.ts";
 import type { ApiContext } from "./context.ts";
 import { defineRoute } from "./define.ts";
@@ -6,7 +6,13 @@ import { defineRoute } from "./define.ts";
 type NameParams = { Params: { name: string } };
 
 /** Health, the workflow list, and each workflow's schemas, event types and graph. */
-export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog }: ApiContext): void {
+export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog, logger }: ApiContext): void {
+  /** A 500 whose cause goes to the log with the request id, never into the response. */
+  const unavailable = (req: FastifyRequest, code: "SCHEMA_UNAVAILABLE" | "REPRESENTATION_UNAVAILABLE", detail: string | undefined, error: unknown) => {
+    logger.error(`${detail ?? code}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, { request_id: req.id });
+    return new ApiError(code, detail, `See the server log for request ${req.id}.`);
+  };
+
   defineRoute(app, "/health", {
     GET: async (_req, reply) => {
       if (runtime.started) return { status: "healthy" };
@@ -21,8 +27,9 @@ export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog 
       const entry = catalog.require((req.params as NameParams["Params"]).name);
       try {
         return catalog.schemas(entry);
-      } catch {
-        throw new ApiError("SCHEMA_UNAVAILABLE");
+      } catch (error) {
+        const which = catalog.startSchemaFails(entry) ? "start" : "stop";
+        throw unavailable(req, "SCHEMA_UNAVAILABLE", `Error getting schema of ${which} event for workflow`, error);
       }
     },
   });
@@ -39,8 +46,8 @@ export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog 
       const entry = catalog.require((req.params as NameParams["Params"]).name);
       try {
         return catalog.graph(entry);
-      } catch {
-        throw new ApiError("REPRESENTATION_UNAVAILABLE");
+      } catch (error) {
+        throw unavailable(req, "REPRESENTATION_UNAVAILABLE", undefined, error);
       }
     },
   });

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs the benchmarks in bench/ (TypeScript, through tsx's loader like the CLI): every bench/*.ts, or
+// only those named on the command line (`npm run bench -- engine`). `--quick` (`npm run bench:quick`)
+// sets BENCH_QUICK=1 and BENCH_RUNS=3 unless given: small counts, to check that the benches still run.
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { register } from "tsx/esm/api";
+
+register();
+const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "bench");
+const args = process.argv.slice(2);
+if (args.includes("--quick")) {
+  process.env.BENCH_QUICK = "1";
+  process.env.BENCH_RUNS ??= "3";
+}
+const wanted = args.filter((arg) => arg !== "--quick").map((name) => name.replace(/\.ts$/, ""));
+const benches = readdirSync(dir)
+  .filter((file) => file.endsWith(".ts"))
+  .map((file) => file.slice(0, -3))
+  .filter((name) => wanted.length === 0 || wanted.includes(name))
+  .sort();
+if (benches.length === 0) {
+  console.error(`No benchmark named ${wanted.join(", ")} in bench/; available: ${readdirSync(dir).filter((f) => f.endsWith(".ts")).join(", ")}`);
+  process.exitCode = 1;
+}
+for (const name of benches) {
+  if (benches.length > 1) console.log(`\n== bench/${name}.ts ==`);
+  await import(pathToFileURL(join(dir, `${name}.ts`)).href);
+}

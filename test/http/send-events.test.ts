@@ -1,0 +1,269 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  closeTestApps,
+  createFaultyStore,
+  createTestApp,
+  json,
+  sseEvents,
+  startRun,
+  storedEvents,
+  waitFor,
+  waitForEvent,
+  waitForStatus,
+  type TestApp,
+} from "./helpers.ts";
+
+afterEach(closeTestApps);
+
+/** A confirm run waiting for its answer. */
+async function waitingConfirm(t: TestApp, id = "hitl"): Promise<string> {
+  await startRun(t, "confirm", { topic: "deploy" }, id);
+  await waitForEvent(t, id, "WorkflowIdleEvent");
+  return id;
+}
+
+async function post(t: TestApp, id: string, body: unknown) {
+  return t.api("POST", `/events/${id}`, { body });
+}
+
+const SENT = '{"status":"sent"}';
+
+describe("POST /events/:id wire forms (§5)", () => {
+  it.each([
+    ["minimal", { event: { type: "HumanResponseEvent", value: { response: "yes" } } }],
+    ["Python client with qualified_name null", { event: { type: "HumanResponseEvent", value: { response: "yes" }, qualified_name: null } }],
+    ["debugger JSON string with data", { event: JSON.stringify({ type: "HumanResponseEvent", data: { response: "yes" } }) }],
+    [
+      "TS client / UI with types and step",
+      { event: { type: "HumanResponseEvent", value: { response: "yes" }, qualified_name: "HumanResponseEvent", types: [] }, step: "ask" },
+    ],
+    ["JsonSerializer string", { event: JSON.stringify({ __is_pydantic: true, value: { response: "yes" }, qualified_name: "app.HumanResponseEvent" }) }],
+    ["the subtype's own name", { event: { type: "ConfirmResponse", value: { response: "yes" } } }],
+    ["a value holding _data", { event: { type: "ConfirmResponse", value: { _data: { response: "yes" } } } }],
+    ["_data with an explicit key winning", { event: { type: "ConfirmResponse", value: { _data: { response: "no" }, response: "yes" } } }],
+  ])("delivers the %s form: {\"status\":\"sent\"} and the run completes with the response", async (_label, body) => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, body);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.body).toBe(SENT);
+    const done = await waitForStatus(t, id, "completed");
+    expect(done.result.value.result).toBe("deploy: approved");
+  });
+
+  it.each([
+    ["an exact qualified name", "ConfirmFlow.ConfirmResponse"],
+    ["the last segment under any module prefix", "my_app.workflows.ConfirmResponse"],
+    ["the built-in parent's qualified name", "workflows.events.HumanResponseEvent"],
+  ])("resolves qualified_name alone by %s", async (_label, qualifiedName) => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event: { qualified_name: qualifiedName, value: { response: "yes" } } });
+    expect(res.body).toBe(SENT);
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
+  });
+
+  it("lets type HumanResponseEvent reach the workflow's only HumanResponseEvent subtype accepted by a step", async () => {
+    const t = await createTestApp();
+    const id = await startRun(t, "review", {}, "rev");
+    await waitForEvent(t, id, "WorkflowIdleEvent");
+    const res = await post(t, id, { event: { type: "HumanResponseEvent", value: { response: "yes" } } });
+    expect(res.body).toBe(SENT);
+    const done = await waitForStatus(t, id, "completed");
+    expect(done.result).toEqual({ value: { verdict: "approved" }, qualified_name: "ReviewFlow.MyStop", type: "MyStop", types: ["StopEvent"] });
+  });
+
+  it("delivers concurrent sends to one run, all of them", async () => {
+    const t = await createTestApp();
+    const id = await startRun(t, "tally", { expected: 8 }, "tally");
+    await waitForEvent(t, id, "WorkflowIdleEvent");
+    const answers = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => post(t, id, { event: { type: "Item", value: { n } } })));
+    expect(answers.map((r) => r.body)).toEqual(Array(8).fill(SENT));
+    const done = await waitForStatus(t, id, "completed");
+    expect(done.result.value.result).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await storedEvents(t, id)).filter((e) => e.envelope.type === "UnhandledEvent")).toEqual([]);
+  });
+
+  it("completes the run with an event sent right after WorkflowIdleEvent", async () => {
+    const t = await createTestApp();
+    for (let i = 0; i < 10; i++) {
+      const id = await startRun(t, "confirm", { topic: `t${i}` });
+      await waitForEvent(t, id, "WorkflowIdleEvent");
+      expect((await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } })).body).toBe(SENT);
+      expect((await waitForStatus(t, id, "completed")).result.value.result).toBe(`t${i}: approved`);
+    }
+  });
+
+  it("completes a run released from memory when its event arrives", async () => {
+    const t = await createTestApp({ runtime: { idleTimeoutMs: 5 } });
+    const id = await startRun(t, "confirm", { topic: "deploy" });
+    await waitFor(() => t.lines.some((l) => l.includes("Released idle run") && l.includes(id)), "the run to be released");
+    expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
+    const res = await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } });
+    expect(res.body).toBe(SENT);
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
+    const types = sseEvents((await t.api("GET", `/events/${id}?after_sequence=-1&include_internal=true`)).body).map((e) => e.envelope.type);
+    expect(types.filter((x) => x === "StopEvent")).toHaveLength(1);
+    expect(types.at(-1)).toBe("StopEvent");
+  });
+
+  it("delivers concurrent sends to a run released from memory, rebuilding it once", async () => {
+    const t = await createTestApp({ runtime: { idleTimeoutMs: 5 } });
+    const id = await startRun(t, "tally", { expected: 4 }, "released-tally");
+    await waitFor(() => t.lines.some((l) => l.includes("Released idle run") && l.includes(id)), "the run to be released");
+    const answers = await Promise.all([4, 3, 2, 1].map((n) => post(t, id, { event: { type: "Item", value: { n } } })));
+    expect(answers.map((r) => r.body)).toEqual(Array(4).fill(SENT));
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toEqual([1, 2, 3, 4]);
+    expect(t.lines.filter((l) => l.includes(`Resumed run`) && l.includes(id))).toHaveLength(1);
+  });
+
+  it("answers sent for an event nobody accepts and publishes an UnhandledEvent visible with include_internal=true", async () => {
+    const t = await createTestApp();
+    const id = await startRun(t, "chat", {}, "pinged");
+    await waitForEvent(t, id, "WorkflowIdleEvent");
+    expect((await post(t, id, { event: { type: "Ping", value: {} } })).body).toBe(SENT);
+    expect((await post(t, id, { event: { type: "Say", value: { text: "x" } }, step: "nowhere" })).body).toBe(SENT);
+    expect((await post(t, id, { event: { type: "Say", value: { text: "stop" } } })).body).toBe(SENT);
+    await waitForStatus(t, id, "completed");
+    const res = await t.api("GET", `/events/${id}?after_sequence=-1&include_internal=true`);
+    const unhandled = sseEvents(res.body).filter((e) => e.envelope.type === "UnhandledEvent");
+    expect(unhandled.map((e) => e.envelope)).toEqual([
+      {
+        value: { event_type: "Ping", qualified_name: "ChatFlow.Ping", step_name: null, idle: true },
+        qualified_name: "workflows.events.UnhandledEvent",
+        type: "UnhandledEvent",
+        types: ["InternalDispatchEvent"],
+      },
+      {
+        value: { event_type: "Say", qualified_name: "ChatFlow.Say", step_name: "nowhere", idle: true },
+        qualified_name: "workflows.events.UnhandledEvent",
+        type: "UnhandledEvent",
+        types: ["InternalDispatchEvent"],
+      },
+    ]);
+    expect(sseEvents((await t.api("GET", `/events/${id}?after_sequence=-1`)).body).some((e) => e.envelope.type === "UnhandledEvent")).toBe(false);
+  });
+});
+
+describe("POST /events/:id errors", () => {
+  it("answers 409 exactly 'Workflow already completed' for a finished run, before parsing the event", async () => {
+    const t = await createTestApp();
+    const done = json(await t.api("POST", "/workflows/answer-question/run", { body: { start_event: { question: "q" } } })).handler_id;
+    const failed = json(await t.api("POST", "/workflows/failing/run", { body: {} })).handler_id;
+    for (const id of [done, failed]) {
+      for (const event of [{ type: "StopEvent", value: {} }, { type: "Bogus" }, "invalid json"]) {
+        const res = await post(t, id, { event });
+        expect(res.statusCode).toBe(409);
+        expect(json(res)).toEqual({
+          detail: "Workflow already completed",
+          code: "WORKFLOW_ALREADY_COMPLETED",
+          hint: "Events can only be sent to running handlers; start a new run.",
+        });
+      }
+    }
+  });
+
+  it.each([
+    ["invalid json", "invalid json"],
+    ["a JSON string of an array", "[1,2]"],
+    ["a number", 42],
+    ["an array", [{ type: "Say" }]],
+    ["true", true],
+  ])("answers 400 INVALID_EVENT 'Failed to deserialize event…' for event = %s", async (_label, event) => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event });
+    expect(res.statusCode).toBe(400);
+    expect(json(res)).toMatchObject({
+      detail: "Failed to deserialize event. Must be a json object, or stringified json object",
+      code: "INVALID_EVENT",
+    });
+  });
+
+  it("answers 400 starting 'Error processing request' for a non-JSON body and for a JSON non-object", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const bad = await post(t, id, "{nope");
+    expect(bad.statusCode).toBe(400);
+    expect(json(bad).code).toBe("INVALID_JSON_BODY");
+    expect(json(bad).detail).toMatch(/^Error processing request: ./);
+    for (const body of ["[]", '[{"event":{}}]', "7", '"x"', "null"]) {
+      const res = await post(t, id, body);
+      expect(res.statusCode, body).toBe(400);
+      expect(json(res)).toMatchObject({ detail: "Error processing request: expected a JSON object", code: "INVALID_REQUEST_BODY" });
+    }
+  });
+
+  it("answers 400 exactly 'Event data is required' for a missing, null, empty-string or {} event, before looking up the handler", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    for (const handler of [id, "nope"]) {
+      for (const body of [{}, { event: null }, { event: "" }, { event: {} }, { step: "ask" }, "", { event: false }, { event: 0 }, { event: [] }]) {
+        const res = await post(t, handler, body);
+        expect(res.statusCode, JSON.stringify(body)).toBe(400);
+        expect(json(res)).toMatchObject({ detail: "Event data is required", code: "EVENT_DATA_REQUIRED" });
+      }
+    }
+    expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
+  });
+
+  it("answers 400 'Invalid event type: X. Expected one of …' with the registered names sorted", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event: { type: "X", value: {} } });
+    expect(res.statusCode).toBe(400);
+    expect(json(res)).toMatchObject({
+      detail: "Invalid event type: X. Expected one of ConfirmRequest, ConfirmResponse, ConfirmStart, StopEvent",
+      code: "INVALID_EVENT",
+    });
+    const qn = await post(t, id, { event: { qualified_name: "mod.Nope", value: {} } });
+    expect(json(qn).detail).toMatch(/^Invalid event type: mod\.Nope\. Expected one of ConfirmRequest, ConfirmResponse, ConfirmStart, StopEvent$/);
+  });
+
+  it("answers 400 exactly 'Invalid client data. Must have a type or a qualified name' without type and qualified_name", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    for (const event of [{ value: { response: "yes" } }, { type: "", qualified_name: null, value: {} }, { data: {} }, JSON.stringify({ value: { response: "yes" } })]) {
+      const res = await post(t, id, { event });
+      expect(res.statusCode).toBe(400);
+      expect(json(res)).toMatchObject({ detail: "Invalid client data. Must have a type or a qualified name", code: "INVALID_EVENT" });
+    }
+  });
+
+  it("answers 400 'Failed to deserialize event: <issues>' for a payload failing the schema", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event: { type: "ConfirmResponse", value: { response: 42 } } });
+    expect(res.statusCode).toBe(400);
+    expect(json(res).code).toBe("INVALID_EVENT");
+    expect(json(res).detail).toMatch(/^Failed to deserialize event: ConfirmResponse\.response: .*expected string/);
+    const missing = await post(t, id, { event: { type: "HumanResponseEvent", value: {} } });
+    expect(json(missing).detail).toMatch(/^Failed to deserialize event: ConfirmResponse\.response: /);
+    for (const value of [[1], "text", 3]) {
+      const notObject = await post(t, id, { event: { type: "ConfirmResponse", value } });
+      expect(notObject.statusCode).toBe(400);
+      expect(json(notObject).detail).toMatch(/^Failed to deserialize event: /);
+    }
+    expect((await waitForStatus(t, id, "running")).status).toBe("running");
+  });
+});
+
+describe("POST /events/:id when the store fails", () => {
+  it("answers 500 SEND_EVENT_FAILED without the exception when the event cannot be recorded; the run completes once the store works", async () => {
+    let broken = false;
+    const t = await createTestApp({ store: createFaultyStore({ write: () => broken }) });
+    const id = await waitingConfirm(t);
+    broken = true;
+    const res = await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } });
+    expect(res.statusCode).toBe(500);
+    expect(json(res)).toEqual({ detail: "Failed to send event", code: "SEND_EVENT_FAILED", hint: `See the server log for request ${res.headers["x-request-id"]}.` });
+    expect(res.body).not.toContain("disk on fire");
+    expect(t.lines.some((l) => l.includes(`"request_id":"${res.headers["x-request-id"]}"`) && l.includes("disk on fire"))).toBe(true);
+    broken = false;
+    expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
+    expect((await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } })).body).toBe(SENT);
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
+    const types = sseEvents((await t.api("GET", `/events/${id}?after_sequence=-1&include_internal=true`)).body).map((e) => e.envelope.type);
+    expect(types.filter((x) => x === "StopEvent")).toHaveLength(1);
+  });
+});
