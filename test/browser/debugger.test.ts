@@ -66,7 +66,7 @@ describe("the workflow debugger in a headless browser", () => {
   /** Open `/debugger` (following the redirect) and pick `workflow` in the title bar. */
   async function openDebugger(server: ServeProcess, workflow: string): Promise<DebuggerPage> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
+    page.setDefaultTimeout(30_000);
     const network = await watchNetwork(page, server.origin);
     await page.goto(`${server.origin}/debugger`);
     const deployment = new URL(server.base).pathname;
@@ -123,7 +123,7 @@ describe("the workflow debugger in a headless browser", () => {
     expect(await page.locator(".react-flow__edge").count()).toBe(2);
     expectHealthyNetwork(dbg, "app");
     await page.close();
-  });
+  }, 60_000);
 
   it("streaming: follows count's progress events over SSE and shows the final result", async () => {
     const dbg = await openDebugger(servers.streaming, "count");
@@ -132,9 +132,9 @@ describe("the workflow debugger in a headless browser", () => {
     const inputs = page.locator("input");
     await inputs.nth(0).fill("3");
     // Slow enough for the page to subscribe before the end (its first subscription starts at "now").
-    await inputs.nth(1).fill("400");
+    await inputs.nth(1).fill("500");
     const { body } = await run(page, "count");
-    expect(body).toEqual({ start_event: { n: 3, delay_ms: 400 } });
+    expect(body).toEqual({ start_event: { n: 3, delay_ms: 500 } });
 
     await finalResult(page).getByText("3", { exact: true }).waitFor();
     // The page renders its event list in batches: wait for the third row, then check there are no more.
@@ -148,7 +148,7 @@ describe("the workflow debugger in a headless browser", () => {
     expect(stream?.status).toBe(200);
     expectHealthyNetwork(dbg, "streaming");
     await page.close();
-  });
+  }, 60_000);
 
   it("hitl: starts confirm, answers it from the Send Event dialog and shows approved", async () => {
     const dbg = await openDebugger(servers.hitl, "confirm");
@@ -180,7 +180,7 @@ describe("the workflow debugger in a headless browser", () => {
     await badge(page, "completed").waitFor();
     expectHealthyNetwork(dbg, "hitl");
     await page.close();
-  });
+  }, 60_000);
 
   it("streaming: a run cancelled while the page follows it ends as cancelled", async () => {
     const dbg = await openDebugger(servers.streaming, "count");
@@ -211,5 +211,5 @@ describe("the workflow debugger in a headless browser", () => {
     expect(rows).toBeLessThan(1000);
     expectHealthyNetwork(dbg, "streaming", handlerId);
     await page.close();
-  });
+  }, 60_000);
 });

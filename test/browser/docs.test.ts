@@ -18,7 +18,7 @@ describe("the API docs page in a headless browser", () => {
 
   it("/deployments/app/docs renders Swagger UI from same-origin assets, lists the per-workflow operations, and runs one", async () => {
     const page = await browser.newPage();
-    page.setDefaultTimeout(15_000);
+    page.setDefaultTimeout(30_000);
     const network = await watchNetwork(page, server.origin);
     await page.goto(`${server.base}/docs`);
 
@@ -63,5 +63,5 @@ describe("the API docs page in a headless browser", () => {
     );
     expect(network.local.filter((r) => r.status !== 200)).toEqual([]);
     await page.close();
-  });
+  }, 60_000);
 });
