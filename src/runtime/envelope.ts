@@ -21,7 +21,8 @@ export function isInternalEnvelope(envelope: EventEnvelope): boolean {
 
 /** UTC ISO 8601 with six fractional digits and `+00:00` (Python clients reject `Z`). */
 export function formatTimestamp(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000+00:00");
+  // toISOString() is always `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0–9999): keep the milliseconds, pad to microseconds.
+  return date.toISOString().slice(0, 23) + "000+00:00";
 }
 
 export function isTerminalStatus(status: HandlerRecord["status"]): boolean {

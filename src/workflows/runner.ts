@@ -413,11 +413,14 @@ export class RunMachine implements StepHost, CommitHost {
     this.status = outcome.status;
     this.outcome = outcome;
     this.clearTimers();
-    const reason = outcome.failure ?? new Error("The workflow finished before this step did");
-    for (const inv of this.inflight.values()) abortAttempt(inv, reason);
-    for (const w of this.waiters.values()) {
-      const reject = w.reject;
-      if (reject) this.loop.afterCommit(() => reject(reason));
+    if (this.inflight.size || this.waiters.size) {
+      // Only built when something is still running: an Error captures a stack, and most runs end idle.
+      const reason = outcome.failure ?? new Error("The workflow finished before this step did");
+      for (const inv of this.inflight.values()) abortAttempt(inv, reason);
+      for (const w of this.waiters.values()) {
+        const reject = w.reject;
+        if (reject) this.loop.afterCommit(() => reject(reason));
+      }
     }
     this.loop.end(outcome);
   }

@@ -5,13 +5,17 @@ const QUIET = /^\/(health|healthz|livez|readyz)\/?$|^\/debugger\/|\/docs\/|^\/de
 
 /** One record per request with status, duration and request id; health, UI and asset traffic excluded. */
 export function registerAccessLog(app: FastifyInstance, logger: Logger): void {
-  app.addHook("onResponse", async (req, reply) => {
+  // The level is fixed for the app's life: below info, there is no hook at all on the hot path.
+  if (!logger.enabled("info")) return;
+  app.addHook("onResponse", (req, reply, done) => {
     const path = req.url.split("?")[0];
-    if (QUIET.test(path)) return;
-    logger.info(`${req.method} ${req.url}`, {
-      status_code: reply.statusCode,
-      duration_ms: Math.round(reply.elapsedTime),
-      request_id: req.id,
-    });
+    if (!QUIET.test(path)) {
+      logger.info(`${req.method} ${req.url}`, {
+        status_code: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime),
+        request_id: req.id,
+      });
+    }
+    done();
   });
 }

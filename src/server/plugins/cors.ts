@@ -7,7 +7,8 @@ const METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
  * `EventSource(url, {withCredentials: true})`, which refuses `*`. Preflights answer 200 on any path.
  */
 export function registerCors(app: FastifyInstance): void {
-  app.addHook("onRequest", async (req, reply) => {
+  // A callback hook, not an async one: it runs on every request and costs no promise.
+  app.addHook("onRequest", (req, reply, done) => {
     setCorsHeaders(req, reply);
     // Answered before routing: a preflight must not reach a route's 404/405 (e.g. the other-deployment catch-all).
     if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
@@ -15,8 +16,10 @@ export function registerCors(app: FastifyInstance): void {
       const headers = req.headers["access-control-request-headers"];
       if (headers) reply.header("access-control-allow-headers", headers);
       reply.header("access-control-max-age", "600");
-      return reply.code(200).send("");
+      reply.code(200).send("");
+      return;
     }
+    done();
   });
   app.options("*", async (_req, reply) => reply.code(200).send(""));
 }

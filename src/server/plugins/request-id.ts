@@ -10,7 +10,8 @@ export function requestIdOf(req: RawRequestDefaultExpression): string {
 
 /** Echo the request id on every response, streams and errors included. */
 export function registerRequestId(app: FastifyInstance): void {
-  app.addHook("onRequest", async (req, reply) => {
+  app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
+    done();
   });
 }
