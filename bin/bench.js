@@ -28,3 +28,11 @@ for (const name of benches) {
   if (benches.length > 1) console.log(`\n== bench/${name}.ts ==`);
   await import(pathToFileURL(join(dir, `${name}.ts`)).href);
 }
+if (benches.length) {
+  // Full runs write bench/results.md (committed); quick runs (BENCH_QUICK=1, as in CI) write beside it.
+  const quick = process.env.BENCH_QUICK === "1";
+  const out = process.env.BENCH_RESULTS ?? join(dir, quick ? "results.quick.md" : "results.md");
+  const { writeResults } = await import(pathToFileURL(join(dir, "lib", "report.ts")).href);
+  writeResults(out, quick);
+  console.log(`\nWrote ${out}`);
+}
