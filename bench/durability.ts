@@ -12,17 +12,19 @@
  *
  * Nothing is asserted; the numbers are for people.
  *
- *   npm run bench -- durability        BENCH_QUICK=1 npm run bench -- durability   (small counts)
+ *   npm run bench -- durability        npm run bench:quick -- durability   (small counts)
+ *   BENCH_WAITING_RUNS=n sets the number of waiting runs.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { alternate, fmt, QUICK, report } from "./lib/report.ts";
 
-const QUICK = process.env.BENCH_QUICK === "1";
-const WAITING_RUNS = QUICK ? 500 : 10_000;
-const SYNC_RUNS = QUICK ? 200 : 2_000;
+const WAITING_RUNS = Number(process.env.BENCH_WAITING_RUNS ?? (QUICK ? 500 : 10_000));
+const SYNC_SECONDS = QUICK ? 1 : 5;
 const ROUNDS = QUICK ? 3 : 5;
 const CONCURRENCY = 64;
 const RELEASE_AFTER_MS = 200;
@@ -209,8 +211,9 @@ async function waitingRuns(label: string, idleTimeoutMs: number, dir: string): P
       const handler = await post(`${server.base}/workflows/confirm/run-nowait`, { start_event: { topic: `t${i}` } });
       return handler.handler_id as string;
     });
-    await until(server, (s) => s.idle === WAITING_RUNS && (idleTimeoutMs === 0 || s.released === WAITING_RUNS), `${WAITING_RUNS} waiting runs`);
+    await until(server, (s) => s.idle === WAITING_RUNS, `${WAITING_RUNS} waiting runs`);
     const startMs = performance.now() - started;
+    await until(server, (s) => idleTimeoutMs === 0 || s.released === WAITING_RUNS, `${WAITING_RUNS} released runs`);
     const waiting = await server.status(true);
     started = performance.now();
     await pool(handlers.length, CONCURRENCY, (i) =>
@@ -224,78 +227,100 @@ async function waitingRuns(label: string, idleTimeoutMs: number, dir: string): P
   }
 }
 
-async function syncThroughput(server: Server, runs: number, concurrency: number): Promise<number> {
-  const started = performance.now();
-  await pool(runs, concurrency, async () => {
-    const handler = await post(`${server.base}/workflows/answer-question/run`, { start_event: { question: "What is the capital of France?" } });
-    if (handler.status !== "completed") throw new Error(`run ended ${handler.status}`);
-  });
-  return runs / ((performance.now() - started) / 1000);
+async function warmUpClient(): Promise<void> {
+  const server = await startServer({ store: "memory", idleTimeoutMs: 0 });
+  try {
+    const handlers = await pool(QUICK ? 200 : 2_000, CONCURRENCY, async (i) => {
+      const handler = await post(`${server.base}/workflows/confirm/run-nowait`, { start_event: { topic: `warm-up ${i}` } });
+      return handler.handler_id as string;
+    });
+    await until(server, (s) => s.idle === handlers.length, "the warm-up runs to wait");
+    await pool(handlers.length, CONCURRENCY, (i) =>
+      post(`${server.base}/events/${handlers[i]}`, { event: { type: "ConfirmResponse", value: { response: "yes" } } }),
+    );
+  } finally {
+    await server.stop();
+  }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+/** Sync runs per second for `seconds` over `connections` keep-alive connections (autocannon: a client that is not the bottleneck). */
+function syncThroughput(server: Server, seconds: number, connections: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${server.base}/workflows/answer-question/run`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ start_event: { question: "What is the capital of France?" } }),
+        connections,
+        duration: seconds,
+      },
+      (error, result) => {
+        if (error) return reject(error);
+        if (result.errors + result.non2xx + result.timeouts > 0) return reject(new Error(`${result.errors + result.non2xx + result.timeouts} sync runs failed`));
+        resolve(result.requests.average);
+      },
+    );
+  });
 }
 
 async function runBenchmark(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "llamactl-bench-"));
   try {
-    console.log(`Durability benchmark${QUICK ? " (BENCH_QUICK: small counts)" : ""} — Node ${process.version}, SQLite store unless noted\n`);
-
-    console.log(`${WAITING_RUNS.toLocaleString("en")} concurrent human-in-the-loop runs waiting for their answer (server process, after GC):`);
-    const results = [
-      await waitingRuns("idle release", RELEASE_AFTER_MS, dir),
-      await waitingRuns("no idle release", 0, dir),
-    ];
-    const header = ["", "RSS idle server", "RSS with runs waiting", "heap with runs waiting", "per run (RSS)", "start all", `answer all`];
-    const rows = results.map((r) => [
-      r.label === "idle release" ? `idle release (${RELEASE_AFTER_MS} ms)` : r.label,
-      mib(r.baseline.rss),
-      mib(r.waiting.rss),
-      mib(r.waiting.heapUsed),
-      `${((r.waiting.rss - r.baseline.rss) / WAITING_RUNS / 1024).toFixed(1)} KiB`,
-      seconds(r.startMs),
-      `${seconds(r.answerMs)} (${Math.round(WAITING_RUNS / (r.answerMs / 1000)).toLocaleString("en")}/s)`,
-    ]);
-    printTable(header, rows);
-    const [released, held] = results;
-    console.log(
-      `  waiting runs' memory (RSS above the idle server) with release / without: ${((released.waiting.rss - released.baseline.rss) / (held.waiting.rss - held.baseline.rss)).toFixed(2)}; ` +
-        `heap: ${((released.waiting.heapUsed - released.baseline.heapUsed) / (held.waiting.heapUsed - held.baseline.heapUsed)).toFixed(2)}`,
+    // The client's first thousands of requests are slower (JIT, connection pool): whichever configuration
+    // ran first looked up to twice as slow to start. Warm the client up on a throwaway server.
+    await warmUpClient();
+    const released = await waitingRuns("idle release", RELEASE_AFTER_MS, dir);
+    const held = await waitingRuns("no idle release", 0, dir);
+    const added = (r: WaitingResult) => r.waiting.rss - r.baseline.rss;
+    const perRun = (r: WaitingResult) => `${fmt.n(added(r) / WAITING_RUNS / 1024, 1)} KiB a run`;
+    const rate = (r: WaitingResult, ms: number) => `${seconds(ms)} (${fmt.n(WAITING_RUNS / (ms / 1000))}/s)`;
+    const ratio = (a: number, b: number) => fmt.ratio(a / b);
+    report(
+      `Durability: ${fmt.n(WAITING_RUNS)} concurrent human-in-the-loop runs waiting for their answer`,
+      [
+        { name: "server RSS with the runs waiting", value: mib(released.waiting.rss), baseline: mib(held.waiting.rss), ratio: ratio(released.waiting.rss, held.waiting.rss) },
+        { name: "RSS the waiting runs add (above the idle server)", value: `${mib(added(released))}, ${perRun(released)}`, baseline: `${mib(added(held))}, ${perRun(held)}`, ratio: ratio(added(released), added(held)) },
+        { name: "JS heap with the runs waiting", value: mib(released.waiting.heapUsed), baseline: mib(held.waiting.heapUsed), ratio: ratio(released.waiting.heapUsed, held.waiting.heapUsed) },
+        { name: "start all (run-nowait until every run waits)", value: rate(released, released.startMs), baseline: rate(held, held.startMs), ratio: ratio(released.startMs, held.startMs) },
+        { name: "answer all (POST /events until every run completed)", value: rate(released, released.answerMs), baseline: rate(held, held.answerMs), ratio: ratio(released.answerMs, held.answerMs) },
+      ],
+      `One server process each (SQLite store), measured after a forced GC; ${CONCURRENCY} requests in flight. ` +
+        `Value: with idle release (--idle-timeout ${RELEASE_AFTER_MS / 1000}; every run released before measuring, so answering rebuilds each from its checkpoint). ` +
+        `Baseline: idle release disabled (every run stays in memory).`,
     );
 
-    console.log(`\nQuickstart sync runs (POST /run), ${SYNC_RUNS.toLocaleString("en")} a round, ${ROUNDS} rounds alternating SQLite and memory, median:`);
     const sqlite = await startServer({ store: "sqlite", path: join(dir, "quickstart.db"), idleTimeoutMs: 60_000 });
     const memory = await startServer({ store: "memory", idleTimeoutMs: 60_000 });
     try {
-      const rows: string[][] = [];
-      for (const concurrency of [1, CONCURRENCY]) {
-        // One warm-up round each (JIT, SQLite page cache), then alternate so drift hits both alike.
-        await syncThroughput(sqlite, Math.min(SYNC_RUNS, 200), concurrency);
-        await syncThroughput(memory, Math.min(SYNC_RUNS, 200), concurrency);
-        const samples = { sqlite: [] as number[], memory: [] as number[] };
-        for (let round = 0; round < ROUNDS; round++) {
-          samples.sqlite.push(await syncThroughput(sqlite, SYNC_RUNS, concurrency));
-          samples.memory.push(await syncThroughput(memory, SYNC_RUNS, concurrency));
-        }
-        const [s, m] = [median(samples.sqlite), median(samples.memory)];
-        rows.push([`${concurrency} client${concurrency === 1 ? "" : "s"}`, `${Math.round(s).toLocaleString("en")} runs/s`, `${Math.round(m).toLocaleString("en")} runs/s`, (s / m).toFixed(2)]);
+      const figures = [];
+      for (const connections of [1, CONCURRENCY]) {
+        // A warm-up round each (JIT, SQLite page cache); then alternate, so that drift hits both alike.
+        await syncThroughput(sqlite, 1, connections);
+        await syncThroughput(memory, 1, connections);
+        const { a, b } = await alternate(
+          ROUNDS,
+          () => syncThroughput(sqlite, SYNC_SECONDS, connections),
+          () => syncThroughput(memory, SYNC_SECONDS, connections),
+        );
+        figures.push({
+          name: `sync runs/s, ${connections} connection${connections === 1 ? "" : "s"}`,
+          value: `${fmt.n(a)} (SQLite)`,
+          baseline: `${fmt.n(b)} (memory)`,
+          ratio: fmt.ratio(a / b),
+        });
       }
-      printTable(["", "SQLite (default)", "memory", "SQLite / memory"], rows);
+      report(
+        "Durability: quickstart sync runs (POST /run), SQLite store (default) against the memory store",
+        figures,
+        `Two server processes side by side, ${ROUNDS} rounds of ${SYNC_SECONDS} s alternating between them (autocannon), median.`,
+      );
     } finally {
       await Promise.all([sqlite.stop(), memory.stop()]);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => "  " + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("   ");
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
 }
 
 // Last: the helpers above are initialised by now.

@@ -176,8 +176,11 @@ export class Runtime {
       if (!set) this.terminalWaiters.set(handlerId, (set = new Set()));
       set.add(resolve);
     });
-    const rec = await this.store.getHandler(handlerId);
-    if (!rec || rec.status !== "running") this.resolveTerminal(handlerId, rec);
+    // A run driven here settles through its terminal commit; only otherwise can it have ended already.
+    if (!this.active.has(handlerId)) {
+      const rec = await this.store.getHandler(handlerId);
+      if (!rec || rec.status !== "running") this.resolveTerminal(handlerId, rec);
+    }
     return pending;
   }
 
@@ -353,6 +356,10 @@ export class Runtime {
   private async resume(rec: HandlerRecord): Promise<ActiveRun | null> {
     const workflow = this.workflow(rec.workflowName);
     if (!workflow) return null;
+    if (rec.runId === null) {
+      await this.markUnresumable(rec, "it has no run to resume");
+      return null;
+    }
     let cp: StoredCheckpoint | null;
     try {
       cp = await this.store.loadCheckpoint(rec.handlerId);
@@ -378,7 +385,8 @@ export class Runtime {
   }
 
   private async markUnresumable(rec: HandlerRecord, reason: string): Promise<void> {
-    const message = `Run ${rec.runId} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
+    const subject = rec.runId === null ? `Handler ${rec.handlerId}` : `Run ${rec.runId}`;
+    const message = `${subject} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
     const failed = WorkflowFailedEvent.create({
       step_name: null,
       exception: { exception_type: "ResumeError", exception_message: message },
@@ -393,10 +401,12 @@ export class Runtime {
   private async finishWithoutEngine(rec: HandlerRecord, status: "failed" | "cancelled", error: string | null, stop: EventEnvelope): Promise<void> {
     const now = this.now();
     const handler: HandlerRecord = { ...rec, status, error, result: null, updatedAt: now, completedAt: now };
-    const stored = await this.store.write({ handlerId: rec.handlerId, runId: rec.runId!, handler, events: [stop] });
+    // A record without a run (written by hand, or by an older version) has no log to end.
+    const runId = rec.runId;
+    const stored = await this.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop] });
     this.resolveTerminal(rec.handlerId, handler);
     this.schedulePrune();
-    this.bus.emit(rec.runId!, stored);
+    if (runId !== null) this.bus.emit(runId, stored);
   }
 
   private resolveTerminal(handlerId: string, rec: HandlerRecord | null): void {

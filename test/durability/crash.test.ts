@@ -30,7 +30,7 @@ afterAll(async () => {
 const isStop = (type: string, types: string[] | null) => type === "StopEvent" || (types?.includes("StopEvent") ?? false);
 const answer = { event: { type: "ConfirmResponse", value: { response: "yes" } } };
 
-describe("runs survive SIGKILL of the whole server (supervisor and worker)", () => {
+describe("runs survive SIGKILL of the whole server (supervisor and worker)", { timeout: 60_000 }, () => {
   it("streaming {n: 50, delay_ms: 40} killed mid-run completes after a restart; the log holds every ProgressEvent and one stop event; a reconnecting SSE client misses and repeats nothing", async () => {
     const dir = await project("examples/streaming");
     const first = await serve(dir);

@@ -40,7 +40,7 @@ const rowsOf = (db: string, handlerId: string) =>
     checkpoints: conn.prepare("SELECT COUNT(*) FROM checkpoints WHERE handler_id = ?").pluck().get(handlerId),
   }));
 
-describe("at start", () => {
+describe("at start", { timeout: 60_000 }, () => {
   it("a running handler with no checkpoint becomes failed with an error saying why, and a WorkflowFailedEvent ends its stream", async () => {
     const dir = await project("examples/human-in-the-loop");
     // What a crash between writing the handler record and the run's first commit leaves behind.
@@ -50,9 +50,17 @@ describe("at start", () => {
       runId: "run-orphan",
       handler: { handlerId: "orphan", workflowName: "confirm", runId: "run-orphan", status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null },
     });
+    // And a record without a run at all (written by hand or by another tool).
+    await store.write({
+      handlerId: "runless",
+      runId: "",
+      handler: { handlerId: "runless", workflowName: "confirm", runId: null, status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null },
+    });
     await store.close();
 
     const server = await serve(dir);
+    const runless = await api(server.base, "GET", "/handlers/runless");
+    expect(runless).toMatchObject({ status: 500, body: { status: "failed", run_id: null, error: "Handler runless could not be resumed: it has no run to resume." } });
     const message = "Run run-orphan could not be resumed: no checkpoint was saved for its run before the server stopped.";
     const handler = await api(server.base, "GET", "/handlers/orphan");
     expect(handler.status).toBe(500);
@@ -128,7 +136,7 @@ describe("at start", () => {
   });
 });
 
-describe("idle release (--idle-timeout)", () => {
+describe("idle release (--idle-timeout)", { timeout: 60_000 }, () => {
   const released = (output: string, body: { run_id: string; handler_id: string }) =>
     output.includes(`Released idle run ${body.run_id} of handler ${body.handler_id} from memory.`);
 
@@ -182,7 +190,7 @@ describe("idle release (--idle-timeout)", () => {
   });
 });
 
-describe("retention and purge", () => {
+describe("retention and purge", { timeout: 60_000 }, () => {
   it("--max-completed 2 keeps the two most recent finished handlers (with their events) and never a running one; a lower limit applies at the next start", async () => {
     const dir = await project("test/fixtures/durability");
     const first = await serve(dir, ["--max-completed", "2"]);
@@ -241,7 +249,7 @@ describe("retention and purge", () => {
   });
 });
 
-describe("persistence options", () => {
+describe("persistence options", { timeout: 60_000 }, () => {
   it("--local-persistence-path puts the store where it says, relative to the project, and runs survive there", async () => {
     const dir = await project("test/fixtures/durability");
     const first = await serve(dir, ["--local-persistence-path", "data/runs.db"]);

@@ -36,7 +36,7 @@ const storedHandler = (db: string, handlerId: string) =>
     checkpointRun: conn.prepare("SELECT run_id FROM checkpoints WHERE handler_id = ?").pluck().get(handlerId),
   }));
 
-describe("graceful shutdown", () => {
+describe("graceful shutdown", { timeout: 60_000 }, () => {
   it("SIGTERM ends open streams cleanly, exits 0 and leaves the running handler running; the next start resumes it with sequences continuing", async () => {
     const dir = await project("examples/streaming");
     const first = await serve(dir);

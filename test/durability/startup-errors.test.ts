@@ -45,7 +45,7 @@ const inMountNamespace = (mountPoint: string, options: string, setup: string) =>
   ...argv,
 ];
 
-describe("llamactl serve refuses to start on a store it cannot use, saying which file and what to do", () => {
+describe("llamactl serve refuses to start on a store it cannot use, saying which file and what to do", { timeout: 60_000 }, () => {
   it("a file that is not a database: exit 1, the file left as it was", async () => {
     const dir = await project();
     const db = defaultDb(dir);
