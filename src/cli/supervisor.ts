@@ -165,7 +165,15 @@ export class WorkerSupervisor {
     }
     process.stderr.write("Restarting it; unfinished runs resume from the store.\n");
     void this.start({}).then((result) => {
-      if (!result.ok) printProblems(result.problems);
+      if (result.ok) return;
+      printProblems(result.problems);
+      // A worker that cannot even serve 503s (e.g. the store is now locked) leaves nothing to hand
+      // connections to: stop instead of letting them wait forever.
+      if (this.serving === null && !this.stopping) {
+        this.server.close();
+        for (const socket of this.waiting.splice(0)) socket.destroy();
+        this.done(1);
+      }
     });
   }
 
