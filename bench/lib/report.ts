@@ -66,6 +66,6 @@ export async function alternate(rounds: number, a: () => Promise<number>, b: () 
 
 export const fmt = {
   n: (v: number, digits = 0) => v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }),
-  ms: (v: number) => `${v.toFixed(v < 10 ? 2 : 0)} ms`,
+  ms: (v: number) => `${v.toFixed(v < 1 ? 3 : v < 10 ? 2 : 0)} ms`,
   ratio: (v: number) => v.toFixed(2),
 };
