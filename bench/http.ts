@@ -3,7 +3,10 @@
  * with 50 connections, and p50/p99 latency with one client, against a bare Fastify route returning the same
  * JSON, both in their own process, alternated several rounds (median). Memory store and SQLite default.
  */
+import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import autocannon from "autocannon";
 import { alternate, fmt, QUICK, report } from "./lib/report.ts";
 import { type Started, startBareFastify, startServe } from "./lib/processes.ts";
@@ -55,8 +58,12 @@ function percentile(sorted: number[], p: number): number {
 
 async function measure(persistence: "memory" | "local"): Promise<void> {
   const servers: Started[] = [];
+  const cleanups: (() => void)[] = [];
   try {
-    const serve = await startServe("examples/quickstart", ["--persistence", persistence, ...(persistence === "local" ? ["--local-persistence-path", `.llamactl/bench-${process.pid}.db`] : [])]);
+    // The SQLite file lives in a temporary folder, not in the example, and is removed afterwards.
+    const dbDir = mkdtempSync(join(tmpdir(), "llamactl-bench-"));
+    cleanups.push(() => rmSync(dbDir, { recursive: true, force: true }));
+    const serve = await startServe("examples/quickstart", ["--persistence", persistence, ...(persistence === "local" ? ["--local-persistence-path", join(dbDir, "workflows.db")] : [])]);
     servers.push(serve);
     const runUrl = `${serve.url}/workflows/answer-question/run`;
     const sample = await (await fetch(runUrl, { method: "POST", body: BODY })).text();
@@ -83,6 +90,7 @@ async function measure(persistence: "memory" | "local"): Promise<void> {
     ]);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
+    for (const cleanup of cleanups) cleanup();
   }
 }
 
