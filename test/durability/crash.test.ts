@@ -1,31 +1,20 @@
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   api,
   childrenOf,
-  copyProject,
-  crashAll,
   defaultDb,
   gone,
   openSse,
   readDb,
   readLog,
-  removeProject,
   serve,
   waitFor,
   waitForEvent,
   waitForStatus,
+  useProjects,
 } from "./helpers.ts";
 
-const projects: string[] = [];
-const project = async (from: string) => {
-  const dir = await copyProject(from);
-  projects.push(dir);
-  return dir;
-};
-afterEach(crashAll);
-afterAll(async () => {
-  await Promise.all(projects.map(removeProject));
-});
+const project = useProjects();
 
 const isStop = (type: string, types: string[] | null) => type === "StopEvent" || (types?.includes("StopEvent") ?? false);
 const answer = { event: { type: "ConfirmResponse", value: { response: "yes" } } };

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { afterAll, afterEach } from "vitest";
 import { BIN, REPO, waitFor } from "../e2e/serve-process.ts";
 
 export { REPO, waitFor };
@@ -270,4 +271,21 @@ export async function waitForEvent(base: string, handlerId: string, type: string
   } finally {
     stream.abort();
   }
+}
+
+/**
+ * Project copies for one test file: servers still running are crashed after each test, and the copies
+ * removed after the file. Returns the function that makes a copy.
+ */
+export function useProjects(): (from: string) => Promise<string> {
+  const projects: string[] = [];
+  afterEach(crashAll);
+  afterAll(async () => {
+    await Promise.all(projects.map(removeProject));
+  });
+  return async (from) => {
+    const dir = await copyProject(from);
+    projects.push(dir);
+    return dir;
+  };
 }

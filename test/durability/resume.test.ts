@@ -1,33 +1,22 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/store/index.ts";
 import {
   api,
-  copyProject,
-  crashAll,
   defaultDb,
   openSse,
   readDb,
   readLog,
-  removeProject,
   serve,
   waitFor,
   waitForEvent,
   waitForStatus,
+  useProjects,
 } from "./helpers.ts";
 
-const projects: string[] = [];
-const project = async (from: string) => {
-  const dir = await copyProject(from);
-  projects.push(dir);
-  return dir;
-};
-afterEach(crashAll);
-afterAll(async () => {
-  await Promise.all(projects.map(removeProject));
-});
+const project = useProjects();
 
 const TIME = "2025-01-01T00:00:00.000000+00:00";
 const confirmAnswer = { event: { type: "ConfirmResponse", value: { response: "yes" } } };

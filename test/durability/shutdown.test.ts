@@ -1,34 +1,23 @@
 import { connect } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   api,
   childrenOf,
-  copyProject,
-  crashAll,
   defaultDb,
   gone,
   openSse,
   readDb,
   readLog,
-  removeProject,
   serve,
   waitFor,
   waitForEvent,
   waitForStatus,
+  useProjects,
 } from "./helpers.ts";
 
-const projects: string[] = [];
-const project = async (from: string) => {
-  const dir = await copyProject(from);
-  projects.push(dir);
-  return dir;
-};
-afterEach(crashAll);
-afterAll(async () => {
-  await Promise.all(projects.map(removeProject));
-});
+const project = useProjects();
 
 const storedHandler = (db: string, handlerId: string) =>
   readDb(db, (conn) => ({
