@@ -3,6 +3,7 @@ import { errorMessage, generateId, WorkflowFailedEvent } from "../workflows/inde
 import { StoreError, type EventEnvelope, type HandlerFilter, type HandlerRecord, type StoredCheckpoint, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import { formatTimestamp, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import { RuntimeError } from "./errors.ts";
+import { Retention } from "./retention.ts";
 import { followRun } from "./follow.ts";
 import { RunBus } from "./run-bus.ts";
 import type { RuntimeLogger } from "./logger.ts";
@@ -48,16 +49,13 @@ export class Runtime {
   private readonly terminalWaiters = new Map<string, Set<(rec: HandlerRecord | null) => void>>();
   private readonly clock: () => Date;
   private readonly idleTimeoutMs: number;
-  private readonly maxCompleted: number;
-  private pruneScheduled = false;
-  /** Terminal handlers in the store, at most (counted at start, then on every terminal commit). */
-  private terminalCount = 0;
+  private readonly retention: Retention;
   private state: "new" | "started" | "stopped" = "new";
 
   constructor(private readonly options: RuntimeOptions) {
     this.clock = options.clock ?? (() => new Date());
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.maxCompleted = options.maxCompleted ?? 1000;
+    this.retention = new Retention(options.store, options.maxCompleted ?? 1000, options.logger);
   }
 
   get store(): WorkflowStore {
@@ -82,7 +80,6 @@ export class Runtime {
    * reported once per workflow. Retention applies at once (`maxCompleted` may have been lowered).
    */
   async start(): Promise<void> {
-    this.terminalCount = (await this.store.listHandlers({ status: ["completed", "failed", "cancelled"] })).length;
     const running = await this.store.listHandlers({ status: ["running"] });
     const unconfigured = new Map<string, number>();
     for (const rec of running) {
@@ -101,7 +98,7 @@ export class Runtime {
       );
     }
     this.state = "started";
-    this.schedulePrune();
+    await this.retention.start();
   }
 
   /** Stop driving runs (they stay `running` in the store and resume at the next start); end every stream. */
@@ -292,7 +289,7 @@ export class Runtime {
         if (run.idleTimer) clearTimeout(run.idleTimer);
         if (this.active.get(run.handlerId) === run) this.active.delete(run.handlerId);
         this.resolveTerminal(run.handlerId, handler!);
-        this.schedulePrune();
+        this.retention.noteTerminal();
       } else {
         this.updateIdleTimer(run);
       }
@@ -405,7 +402,7 @@ export class Runtime {
     const runId = rec.runId;
     const stored = await this.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop] });
     this.resolveTerminal(rec.handlerId, handler);
-    this.schedulePrune();
+    this.retention.noteTerminal();
     if (runId !== null) this.bus.emit(runId, stored);
   }
 
@@ -414,22 +411,6 @@ export class Runtime {
     if (!set) return;
     this.terminalWaiters.delete(handlerId);
     for (const resolve of set) resolve(rec);
-  }
-
-  /** Prune only when there may be more terminal handlers than kept (counted, so the common case costs nothing). */
-  private schedulePrune(): void {
-    this.terminalCount++;
-    if (this.pruneScheduled || this.terminalCount <= this.maxCompleted) return;
-    this.pruneScheduled = true;
-    setImmediate(() => {
-      this.pruneScheduled = false;
-      this.store
-        .pruneTerminal(this.maxCompleted)
-        .then(() => {
-          this.terminalCount = Math.min(this.terminalCount, this.maxCompleted);
-        })
-        .catch((error) => this.options.logger.error(`Could not prune finished handlers: ${errorMessage(error)}`));
-    });
   }
 }
 
