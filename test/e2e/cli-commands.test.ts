@@ -96,6 +96,20 @@ describe("llamactl init", () => {
     }, 90_000);
   }
 
+  it("creates a with-ui project whose workflows validate and whose UI folder comes along", async () => {
+    const parent = await tempDir("init-ui-");
+    dirs.push(parent);
+    const dir = join(parent, "my-ui");
+    const created = await runCli(["init", dir, "--template", "with-ui"]);
+    expect(created.code).toBe(0);
+    const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    expect(pkg.llamaagents.ui.directory).toBe("ui");
+    expect(JSON.parse(await readFile(join(dir, "ui", "package.json"), "utf8")).scripts.dev).toBeTruthy();
+    const validated = await runCli(["validate", dir]);
+    expect(validated.code, validated.stderr).toBe(0);
+    expect(validated.stdout).toMatch(/validated \d+ workflows? in /);
+  });
+
   it("refuses a non-empty folder without --force, and an unknown template", async () => {
     const dir = await project({ "keep.txt": "mine" });
     dirs.push(dir);
