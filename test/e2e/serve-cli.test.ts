@@ -71,6 +71,26 @@ describe("llamactl serve (real CLI)", () => {
     expect(stderr).not.toContain("    at ");
   });
 
+  it("serves a project configured only by the seed's pyproject.toml under /deployments/app", async () => {
+    const dir = await project({
+      "pyproject.toml": '[project]\nname = "app"\n[tool.llamadeploy.workflows]\nanswer-question = "app.workflows:qa_workflow"\n',
+      "src/app/workflows.ts": await readFile(join(REPO, "examples/quickstart/src/app/workflows.ts"), "utf8"),
+    });
+    dirs.push(dir);
+    const server = await startServe(dir, ["--persistence", "memory"]);
+    try {
+      expect(server.base).toMatch(/\/deployments\/app$/);
+      const res = await fetch(`${server.base}/workflows/answer-question/run`, {
+        method: "POST",
+        body: JSON.stringify({ start_event: { question: "What is the capital of France?" } }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).result.value.result).toBe("Answer to What is the capital of France?");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("exits 1 with a hint when the port is in use", async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
