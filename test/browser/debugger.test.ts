@@ -74,7 +74,7 @@ describe("the workflow debugger in a headless browser", () => {
     await page.getByRole("combobox").click();
     const options = page.getByRole("option");
     await options.first().waitFor();
-    expect(await options.allInnerTexts()).toEqual([workflow]);
+    await expect.poll(() => options.allInnerTexts(), { timeout: 10_000 }).toEqual([workflow]);
     await options.first().click();
     await page.getByRole("button", { name: "Run Workflow" }).waitFor();
     return { page, network };
@@ -118,9 +118,11 @@ describe("the workflow debugger in a headless browser", () => {
     // The graph, from /representation: the step between the start and stop events.
     const nodes = page.locator(".react-flow__node");
     await nodes.filter({ hasText: "generate" }).waitFor();
-    const labels = (await nodes.allInnerTexts()).map((t) => t.split("\n")[0].trim());
-    expect(labels).toEqual(expect.arrayContaining(["generate", "QuestionEvent", "StopEvent"]));
-    expect(await page.locator(".react-flow__edge").count()).toBe(2);
+    // React Flow mounts the nodes before it renders their labels: poll until every label is there.
+    await expect
+      .poll(async () => (await nodes.allInnerTexts()).map((t) => t.split("\n")[0].trim()), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(["generate", "QuestionEvent", "StopEvent"]));
+    await expect.poll(() => page.locator(".react-flow__edge").count(), { timeout: 10_000 }).toBe(2);
     expectHealthyNetwork(dbg, "app");
     await page.close();
   }, 60_000);
@@ -140,8 +142,8 @@ describe("the workflow debugger in a headless browser", () => {
     // The page renders its event list in batches: wait for the third row, then check there are no more.
     await eventRows(page, "ProgressEvent").nth(2).waitFor();
     expect(await eventRows(page, "ProgressEvent").count()).toBe(3);
-    const values = (await eventRows(page, "ProgressEvent").locator("pre, code").allInnerTexts()).join("\n");
-    for (const i of [1, 2, 3]) expect(values).toContain(`"i": ${i}`);
+    const values = () => eventRows(page, "ProgressEvent").locator("pre, code").allInnerTexts().then((t) => t.join("\n"));
+    for (const i of [1, 2, 3]) await expect.poll(values, { timeout: 10_000 }).toContain(`"i": ${i}`);
     await badge(page, "completed").waitFor();
     const stream = dbg.network.local.find((r) => r.path.includes("/events/"));
     expect(stream?.path).toMatch(/^\/deployments\/streaming\/events\/[A-Za-z0-9]{10}\?sse=true&include_internal=true$/);
