@@ -93,7 +93,7 @@ describe("with-ui in dev mode (UI dev server behind the proxy)", () => {
     await expect.poll(() => page.getByTestId("title").textContent(), { timeout: 30_000 }).toBe("Report writer");
     // Vite's client connects to the page's origin under the base path; it would fall back to the dev
     // server's own port if that failed, so every socket must be on the app server's origin.
-    await expect.poll(() => sockets[0]?.received.some((f) => f.includes('"connected"'))).toBe(true);
+    await expect.poll(() => sockets[0]?.received.some((f) => f.includes('"connected"')), { timeout: 20_000 }).toBe(true);
     const proxied = new RegExp(`^ws://${new URL(serve.origin).host}/deployments/with-ui/ui/\\?token=`);
     expect(sockets.map((s) => s.url).filter((url) => !proxied.test(url))).toEqual([]);
     await page.evaluate(() => ((globalThis as any).loadedOnce = true));
