@@ -41,39 +41,34 @@ export async function* followRun(store: WorkflowStore, bus: RunBus, runId: strin
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) closed = true;
   try {
-    // Backlog from the store; also what a reader that fell behind catches up with.
+    let ended = false;
+    // The store's events after the cursor, page by page: the backlog, and what a reader that fell
+    // behind (overflow) or saw a gap catches up with. Sets `ended` at a stop-type event.
     const catchUp = async function* () {
-      while (true) {
+      while (!ended) {
         const page = await store.readEvents(runId, cursor, PAGE);
         if (page.length === 0) return;
         cursor = page[page.length - 1].sequence;
+        ended = page.some((e) => isStopEnvelope(e.envelope));
         yield page;
-        if (page.some((e) => isStopEnvelope(e.envelope))) return;
       }
     };
-    for await (const page of catchUp()) {
-      yield page;
-      if (page.some((e) => isStopEnvelope(e.envelope))) return;
-    }
-    if (await stopStoredAtOrBefore(store, runId, cursor)) return;
+    yield* catchUp();
+    if (ended || (await lastEventIsStop(store, runId, cursor))) return;
     while (true) {
       if (overflow) {
         overflow = false;
         buffered = [];
-        for await (const page of catchUp()) {
-          yield page;
-          if (page.some((e) => isStopEnvelope(e.envelope))) return;
-        }
+        yield* catchUp();
+        if (ended) return;
       }
       const fresh = buffered.filter((e) => e.sequence > cursor);
       buffered = [];
       if (fresh.length) {
         if (fresh[0].sequence !== cursor + 1) {
           // A gap between what we sent and what arrived: fill it from the store.
-          for await (const page of catchUp()) {
-            yield page;
-            if (page.some((e) => isStopEnvelope(e.envelope))) return;
-          }
+          yield* catchUp();
+          if (ended) return;
           continue;
         }
         cursor = fresh[fresh.length - 1].sequence;
@@ -93,8 +88,11 @@ export async function* followRun(store: WorkflowStore, bus: RunBus, runId: strin
   }
 }
 
-/** True when the run's log ends with a stop-type event at or before `cursor`. */
-async function stopStoredAtOrBefore(store: WorkflowStore, runId: string, cursor: number): Promise<boolean> {
+/**
+ * True when the run's log ends with a stop-type event at or before `cursor` (every event up to the
+ * stop was delivered). With the default cursor, `Infinity`: whether the log ends with a stop event.
+ */
+export async function lastEventIsStop(store: WorkflowStore, runId: string, cursor = Infinity): Promise<boolean> {
   const last = await store.lastSequence(runId);
   if (last < 0 || last > cursor) return false;
   const [event] = await store.readEvents(runId, last - 1, 1);

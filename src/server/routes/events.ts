@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { isInternalEnvelope, isStopEnvelope } from "../../runtime/envelope.ts";
+import { isInternalEnvelope } from "../../runtime/envelope.ts";
+import { lastEventIsStop } from "../../runtime/follow.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
@@ -38,11 +39,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
     let cursor = after === "now" ? last : Number(after);
     const header = req.headers["last-event-id"];
     if (sse && typeof header === "string" && /^[+-]?\d+$/.test(header.trim())) cursor = Number(header.trim());
-    let complete = rec.status !== "running";
-    if (!complete && last >= 0) {
-      const [lastEvent] = await runtime.store.readEvents(rec.runId, last - 1, 1);
-      complete = lastEvent !== undefined && isStopEnvelope(lastEvent.envelope);
-    }
+    const complete = rec.status !== "running" || (await lastEventIsStop(runtime.store, rec.runId));
     return { rec, runId: rec.runId, cursor, sse, empty: last <= cursor && complete };
   };
 
