@@ -26,7 +26,10 @@ function load(url: string, connections: number): Promise<Load> {
       { url, method: "POST", body: BODY, headers: { "content-type": "application/json" }, connections, duration: SECONDS, pipelining: 1 },
       (err, result) => {
         if (err) return reject(err);
-        resolve({ rps: result.requests.average, errors: result.errors + result.non2xx });
+        const errors = result.errors + result.non2xx;
+        // A throughput that counts failed requests means nothing: stop rather than report it.
+        if (errors > 0) return reject(new Error(`${errors} of ${result.requests.total} requests to ${url} failed or were not 2xx`));
+        resolve({ rps: result.requests.average, errors });
       },
     );
   });
