@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, REPO, runCli, startServe } from "./serve-process.ts";
+import { BIN, REPO, runCli, startServe, waitFor } from "./serve-process.ts";
 import { spawn } from "node:child_process";
 
 const TMP = join(REPO, "test", ".tmp");
@@ -136,10 +136,7 @@ describe("llamactl serve (real CLI)", () => {
     try {
       const res = await fetch(`${server.base}/workflows`, { headers: { "X-Request-ID": "trace-me-42" } });
       expect(res.headers.get("x-request-id")).toBe("trace-me-42");
-      await new Promise<void>((resolve) => {
-        const check = () => (server.output().includes("trace-me-42") ? resolve() : setTimeout(check, 20));
-        check();
-      });
+      await waitFor(() => server.output().includes("trace-me-42"), "the access log line of the request");
       const line = server.output().split("\n").find((l) => l.includes("trace-me-42"))!;
       const record = JSON.parse(line);
       expect(record).toMatchObject({ level: "info", event: "GET /deployments/app/workflows", request_id: "trace-me-42", status_code: 200 });

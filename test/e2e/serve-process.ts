@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "../support/wait-for.ts";
+
+export { waitFor };
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/llamactl.js", import.meta.url));
@@ -79,13 +82,3 @@ export function startServe(path: string, extraArgs: string[] = [], env: NodeJS.P
   });
 }
 
-/** Poll `check` until it returns a truthy value (bounded; never a fixed sleep). */
-export async function waitFor<T>(check: () => Promise<T> | T, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

@@ -14,6 +14,9 @@ import { createMemoryLogger } from "../../src/server/logger.ts";
 import { createMemoryStore, type EventEnvelope, type WorkflowStore } from "../../src/store/index.ts";
 import type { Workflow } from "../../src/index.ts";
 import { answer, chat, counter, failing, family, greet, review, sleepy, slow, tally } from "./fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
+
+export { waitFor };
 
 export const DEPLOYMENT = "app";
 export const BASE = `/deployments/${DEPLOYMENT}`;
@@ -103,16 +106,6 @@ export async function closeTestApps(): Promise<void> {
   await Promise.all(apps.map((a) => a.close()));
 }
 
-/** Wait until `condition` holds (checked between event-loop turns); fails after `timeoutMs`. */
-export async function waitFor<T>(condition: () => T | Promise<T>, what = "condition", timeoutMs = 5_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 export function json(res: { body: string }): any {
   return JSON.parse(res.body);

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, expect } from "vitest";
 import type { SequencedEvent, WorkflowEvent, WorkflowHandler } from "../../src/index.ts";
+import { waitFor } from "../support/wait-for.ts";
+
+export { waitFor };
 
 /** A promise with its resolve and reject exposed. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -12,14 +15,6 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   return { promise, resolve, reject };
 }
 
-/** Wait until `condition` holds, yielding to the event loop between checks; fails after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, what = "condition", timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 /** Let pending microtasks, timers due now and rejection tracking run (not a time-based sleep). */
 export async function settleEventLoop(turns = 3): Promise<void> {
