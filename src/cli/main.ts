@@ -31,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
       .option("--log-format <format>", "console or json (default console)")
       .option("--idle-timeout <seconds>", "release runs waiting for input from memory after this long (default 60)")
       .option("--max-completed <n>", "finished handlers kept (default 1000)")
+      .option("--max-recovery-attempts <n>", "fail a run after the app server crashed this many times in a row while it ran (default 3)")
+      .option("--stall-threshold <seconds>", "log the running steps when the event loop is blocked this long (default 1; 0 disables)")
       .action(async (path: string, flags: Record<string, unknown>) => {
         const { serveCommand } = await import("./commands/serve.ts");
         exitCode = await serveCommand(path, flags);

@@ -4,6 +4,8 @@ import { printProblems } from "./output.ts";
 import type { ProjectTask } from "./project-process.ts";
 import { describeWorkflow } from "./describe-workflow.ts";
 import { runWorkflowInProcess } from "./run-local.ts";
+import { installStrayErrorHandlers } from "./stray-errors.ts";
+import { Logger } from "../server/logger.ts";
 
 /** The child side of `runInProjectProcess`: load the project's workflows, then validate or run. */
 export async function runProjectTask(task: ProjectTask): Promise<number> {
@@ -29,5 +31,9 @@ export async function runProjectTask(task: ProjectTask): Promise<number> {
     process.stdout.write(`validated ${loaded.length} workflow${loaded.length === 1 ? "" : "s"} in ${where}\n`);
     return 0;
   }
+  // As in the server: a step's stray exception fails its run (and is printed) instead of killing this process.
+  installStrayErrorHandlers(new Logger({ level: "error", write: (line) => process.stderr.write(line + "\n") }), {
+    onFatal: () => process.exit(70),
+  });
   return runWorkflowInProcess(loaded[0].workflow, task.input, { json: task.json });
 }

@@ -12,11 +12,18 @@ export type ToWorker =
       degradeOnLoadFailure: boolean;
       /** Problems found before the worker started (a broken config on reload): serve degraded at once. */
       loadProblems?: Problem[];
+      /** The previous worker crashed: the runs resumed now count as recovery attempts. */
+      afterCrash?: boolean;
     }
-  | { type: "connection" }
+  /** A connection (the socket is the message's handle); the worker answers `accepted` with its id. */
+  | { type: "connection"; id: number }
   | { type: "shutdown" };
 
 export type FromWorker =
   | { type: "ready"; workflows: string[]; problems?: Problem[] }
   | { type: "load-failed"; problems: Problem[] }
-  | { type: "fatal"; problems: Problem[] };
+  | { type: "fatal"; problems: Problem[] }
+  /** The worker owns connection `id` now: the supervisor closes its copy. */
+  | { type: "accepted"; id: number }
+  /** An error no run could be blamed for; the worker exits next. */
+  | { type: "crashed"; message: string; stack?: string };

@@ -5,9 +5,11 @@ import {
   isStopType,
   type Workflow,
   WorkflowCancelledError,
+  WorkflowFailedError,
   workflowEventTypes,
 } from "../workflows/index.ts";
 import { toEnvelope } from "../runtime/envelope.ts";
+import { userFrame } from "../runtime/user-frame.ts";
 import { printProblems } from "./output.ts";
 import { AnswerReader, formatEvent, isInputRequired, questionOf } from "./run-output.ts";
 
@@ -49,8 +51,15 @@ export async function runWorkflowInProcess(workflow: Workflow<any>, input: Recor
     if (!options.json) process.stdout.write(`✓ completed: ${typeof result === "string" ? result : JSON.stringify(result)}\n`);
     return 0;
   } catch (error) {
+    if (error instanceof WorkflowCancelledError) {
+      printProblems([{ message: "The run was cancelled." }]);
+      return 1;
+    }
+    // The failing step is in the message; where in the user's code it threw is in its cause's stack.
     const message = error instanceof Error ? error.message : String(error);
-    printProblems([{ message: error instanceof WorkflowCancelledError ? "The run was cancelled." : `The run failed: ${message}` }]);
+    const cause = error instanceof WorkflowFailedError ? error.cause : error;
+    const location = userFrame(cause);
+    printProblems([{ message: `The run failed: ${message}${location ? `\n  at ${location}` : ""}` }]);
     return 1;
   } finally {
     answers.close();

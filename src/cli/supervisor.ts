@@ -5,10 +5,17 @@ import type { ResolvedConfig, ServeOptions } from "../config/index.ts";
 import type { Problem } from "./output.ts";
 import { printProblems } from "./output.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { createUnavailableResponder } from "./unavailable.ts";
 
 const WORKER_ENTRY = fileURLToPath(new URL("./worker-entry.js", import.meta.url));
 const SHUTDOWN_GRACE_MS = 5000;
-const MAX_CRASHES_PER_MINUTE = 3;
+/** A connection waits this long for a worker that is starting, then gets 503. */
+const HOLD_MS = 15_000;
+/** A worker that served this long before dying starts the backoff over. */
+const STABLE_MS = 30_000;
+const MAX_BACKOFF_MS = 30_000;
+/** Deaths that are someone else's decision (a kill, the OOM killer), not the code's fault. */
+const EXTERNAL_SIGNALS = new Set(["SIGKILL", "SIGTERM", "SIGINT", "SIGHUP"]);
 
 export type StartResult = { ok: true; workflows: string[] } | { ok: false; problems: Problem[] };
 
@@ -18,22 +25,41 @@ export interface Companion {
   kill(): void;
 }
 
+interface Held {
+  socket: Socket;
+  timer: NodeJS.Timeout;
+}
+
 /**
- * Owns the app server worker: starts it with the project's environment, hands it the socket, restarts
- * it when it dies unexpectedly (three crashes in a minute give up), and stops it on SIGINT/SIGTERM —
- * gracefully first, at once on a second signal.
+ * Owns the app server worker: starts it with the project's environment, hands it each connection
+ * (keeping its own copy until the worker acknowledges it, so a connection handed to a worker that dies
+ * goes to the next one), restarts it with backoff when it dies — never giving up while asked to serve,
+ * answering 503 with Retry-After meanwhile — and stops it on SIGINT/SIGTERM, gracefully first, at once
+ * on a second signal.
  */
 export class WorkerSupervisor {
   private worker: ChildProcess | null = null;
-  private crashes: number[] = [];
   private stopping = false;
   private finish: ((code: number) => void) | null = null;
   private exitCode: number | null = null;
-  /** The worker that serves; connections arriving while there is none wait here. */
+  /** The worker that serves; connections arriving while there is none wait in `held`. */
   private serving: ChildProcess | null = null;
-  private readonly waiting: Socket[] = [];
+  private servingSince = 0;
+  private readonly held: Held[] = [];
+  /** Connections handed to a worker and not yet acknowledged by it. */
+  private readonly unacknowledged = new Map<ChildProcess, Map<number, Socket>>();
+  private nextConnection = 0;
   private readonly companions: Companion[] = [];
   private exiting: number | null = null;
+  private consecutiveCrashes = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartAt = 0;
+  /** Why there is no worker (shown in the 503s' hint). */
+  private lastProblem = "";
+  private readonly unavailable = createUnavailableResponder(() => ({
+    retryAfterSeconds: this.restartAt > Date.now() ? Math.ceil((this.restartAt - Date.now()) / 1000) : 1,
+    reason: this.lastProblem,
+  }));
 
   constructor(
     private config: ResolvedConfig,
@@ -47,12 +73,59 @@ export class WorkerSupervisor {
 
   private dispatch(socket: Socket): void {
     const worker = this.serving;
-    if (worker?.connected) worker.send({ type: "connection" } satisfies ToWorker, socket, { keepOpen: false });
-    else this.waiting.push(socket);
+    if (worker?.connected) {
+      const id = this.nextConnection++;
+      let pending = this.unacknowledged.get(worker);
+      if (!pending) this.unacknowledged.set(worker, (pending = new Map()));
+      pending.set(id, socket);
+      worker.send({ type: "connection", id } satisfies ToWorker, socket, { keepOpen: true }, (error) => {
+        // Not sent (the worker is gone): it comes back with the worker's other unacknowledged connections.
+        if (error) this.reclaim(worker);
+      });
+      return;
+    }
+    // Waiting for a backoff to end: answer now rather than hold a connection for many seconds.
+    if (this.restartTimer !== null) return this.unavailable.answer(socket);
+    const timer = setTimeout(() => {
+      const index = this.held.findIndex((h) => h.socket === socket);
+      if (index >= 0) this.held.splice(index, 1);
+      this.unavailable.answer(socket);
+    }, HOLD_MS);
+    timer.unref();
+    this.held.push({ socket, timer });
+    socket.once("close", () => {
+      const index = this.held.findIndex((h) => h.socket === socket);
+      if (index < 0) return;
+      clearTimeout(this.held[index].timer);
+      this.held.splice(index, 1);
+    });
+  }
+
+  private onAccepted(worker: ChildProcess, id: number): void {
+    const pending = this.unacknowledged.get(worker);
+    const socket = pending?.get(id);
+    if (!socket) return;
+    pending!.delete(id);
+    // The worker has its own descriptor now; closing ours does not close the connection.
+    socket.destroy();
+  }
+
+  /** Connections a gone worker never acknowledged: it read none of their bytes, so another worker can serve them. */
+  private reclaim(worker: ChildProcess): void {
+    const pending = this.unacknowledged.get(worker);
+    this.unacknowledged.delete(worker);
+    for (const socket of pending?.values() ?? []) if (!socket.destroyed) this.dispatch(socket);
+  }
+
+  private releaseHeld(): void {
+    for (const { socket, timer } of this.held.splice(0)) {
+      clearTimeout(timer);
+      if (!socket.destroyed) this.dispatch(socket);
+    }
   }
 
   /** Start a worker and wait until it serves (possibly degraded, on a reload) or fails to load. */
-  start(reload: { loadProblems?: Problem[] } | null = null): Promise<StartResult> {
+  start(reload: { loadProblems?: Problem[]; afterCrash?: boolean } | null = null): Promise<StartResult> {
     const child = fork(WORKER_ENTRY, [], {
       cwd: this.config.projectDir,
       env: this.config.env,
@@ -60,23 +133,28 @@ export class WorkerSupervisor {
       serialization: "advanced",
     });
     this.worker = child;
+    let crash: string | null = null;
     return new Promise((resolve) => {
-      const onMessage = (message: FromWorker) => {
+      child.on("message", (message: FromWorker) => {
+        if (message.type === "accepted") return this.onAccepted(child, message.id);
+        if (message.type === "crashed") {
+          crash = message.message;
+          return;
+        }
         if (message.type === "ready") {
           this.serving = child;
-          for (const socket of this.waiting.splice(0)) this.dispatch(socket);
+          this.servingSince = Date.now();
+          this.lastProblem = "";
+          this.releaseHeld();
           resolve(message.problems?.length ? { ok: false, problems: message.problems } : { ok: true, workflows: message.workflows });
-        }
-        else {
+        } else {
           resolve({ ok: false, problems: message.problems });
           child.kill("SIGKILL");
         }
-      };
-      child.on("message", onMessage);
+      });
       child.once("exit", (code, signal) => {
-        child.off("message", onMessage);
         resolve({ ok: false, problems: [{ message: `The app server exited during start-up (${signal ?? `exit code ${code}`}).` }] });
-        this.onWorkerExit(child, code, signal);
+        this.onWorkerExit(child, code, signal, crash);
       });
       this.post(child, {
         type: "start",
@@ -85,6 +163,7 @@ export class WorkerSupervisor {
         port: this.port,
         degradeOnLoadFailure: reload !== null,
         loadProblems: reload?.loadProblems,
+        afterCrash: reload?.afterCrash,
       });
     });
   }
@@ -139,9 +218,13 @@ export class WorkerSupervisor {
 
   private async stop(): Promise<void> {
     this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     this.server.close();
     for (const companion of this.companions) void companion.stop();
-    for (const socket of this.waiting.splice(0)) socket.destroy();
+    for (const { socket, timer } of this.held.splice(0)) {
+      clearTimeout(timer);
+      this.unavailable.answer(socket);
+    }
     const child = this.worker;
     if (!child || child.exitCode !== null) return this.done(0);
     const timer = setTimeout(() => child.kill("SIGKILL"), SHUTDOWN_GRACE_MS);
@@ -152,29 +235,47 @@ export class WorkerSupervisor {
     this.post(child, { type: "shutdown" });
   }
 
-  private onWorkerExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onWorkerExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, crash: string | null): void {
     if (this.serving === child) this.serving = null;
+    const servedFor = this.servingSince ? Date.now() - this.servingSince : 0;
+    this.servingSince = 0;
+    this.reclaim(child);
     if (this.stopping || this.worker !== child || !this.finish) return;
-    const now = Date.now();
-    this.crashes = this.crashes.filter((t) => now - t < 60_000).concat(now);
-    process.stderr.write(`Error: The app server stopped unexpectedly (${signal ?? `exit code ${code}`}).\n`);
-    if (this.crashes.length >= MAX_CRASHES_PER_MINUTE) {
-      process.stderr.write("Error: The app server crashed 3 times within a minute; giving up.\n");
-      this.server.close();
-      return this.done(1);
-    }
-    process.stderr.write("Restarting it; unfinished runs resume from the store.\n");
-    void this.start({}).then((result) => {
-      if (result.ok) return;
-      printProblems(result.problems);
-      // A worker that cannot even serve 503s (e.g. the store is now locked) leaves nothing to hand
-      // connections to: stop instead of letting them wait forever.
-      if (this.serving === null && !this.stopping) {
-        this.server.close();
-        for (const socket of this.waiting.splice(0)) socket.destroy();
-        this.done(1);
-      }
-    });
+    this.consecutiveCrashes = servedFor >= STABLE_MS ? 1 : this.consecutiveCrashes + 1;
+    const how = signal ?? `exit code ${code}`;
+    this.lastProblem = `It stopped unexpectedly (${how})${crash ? `: ${crash}` : ""}.`;
+    process.stderr.write(`Error: The app server stopped unexpectedly (${how})${crash ? `: ${crash}` : ""}.\n`);
+    // Runs it was executing count a recovery attempt, unless it was killed from outside.
+    this.scheduleRestart(signal === null || !EXTERNAL_SIGNALS.has(signal));
+  }
+
+  /** Restart at once after a first crash, then with doubling delays; connections meanwhile get 503. */
+  private scheduleRestart(afterCrash: boolean): void {
+    const delay = this.consecutiveCrashes <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.consecutiveCrashes - 2));
+    process.stderr.write(
+      delay === 0
+        ? "Restarting it; unfinished runs resume from the store.\n"
+        : `Restarting it in ${(delay / 1000).toFixed(1)} s (${this.consecutiveCrashes} failures in a row); until then the API answers 503 APP_SERVER_UNAVAILABLE.\n`,
+    );
+    this.restartAt = Date.now() + delay;
+    const restart = () => {
+      this.restartTimer = null;
+      void this.start({ afterCrash }).then((result) => {
+        if (result.ok || this.stopping) return;
+        printProblems(result.problems);
+        if (this.serving === null && this.worker?.exitCode === null) {
+          // Started, but failed to serve (the store is locked, …): stop it and try again later.
+          this.lastProblem = result.problems.map((p) => p.message).join(" ");
+          const failed = this.worker;
+          this.worker = null;
+          failed.kill("SIGKILL");
+          this.consecutiveCrashes++;
+          this.scheduleRestart(afterCrash);
+        }
+      });
+    };
+    // Always through a timer, so that connections arriving meanwhile are answered, not held.
+    this.restartTimer = setTimeout(restart, delay);
   }
 
   private post(child: ChildProcess, message: ToWorker): void {
@@ -183,6 +284,7 @@ export class WorkerSupervisor {
 
   /** Finish with `code` once the companions are stopped (a forced stop's 130 wins over an earlier code). */
   private done(code: number): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     if (code === 130) for (const companion of this.companions) companion.kill();
     if (this.exiting === null || code === 130) this.exiting = code;
     void Promise.all(this.companions.map((companion) => companion.stop())).then(() => {

@@ -5,15 +5,17 @@ import { Runtime } from "../runtime/runtime.ts";
 import { buildApp } from "../server/app.ts";
 import { Logger } from "../server/logger.ts";
 import { createMemoryStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
-import type { Workflow } from "../workflows/index.ts";
+import { errorMessage, type Workflow } from "../workflows/index.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import type { Problem } from "./output.ts";
+import { installStrayErrorHandlers } from "./stray-errors.ts";
+import { startStallWatchdog, type StallWatchdog } from "./stall-watchdog.ts";
 import { uiServing } from "./ui-process.ts";
 
 /**
  * The app server worker: a child of the supervisor, with the project's environment as its own
  * `process.env` and the project directory as its working directory. It opens the store, imports the
- * workflows, resumes unfinished runs and serves on the socket the supervisor hands over.
+ * workflows, resumes unfinished runs and serves on the sockets the supervisor hands over.
  */
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -22,6 +24,7 @@ function send(message: FromWorker): void {
 let app: FastifyInstance | null = null;
 let runtime: Runtime | null = null;
 let store: WorkflowStore | null = null;
+let watchdog: StallWatchdog | null = null;
 let stopping = false;
 
 function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>): WorkflowStore {
@@ -39,6 +42,16 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     level: options.logLevel,
     format: options.logFormat,
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+  });
+  installStrayErrorHandlers(logger.child({}, "runtime"), {
+    // Not attributable to a run: llamactl or module-level code is broken. Flush what can be flushed,
+    // tell the supervisor (it restarts this process with backoff), and exit.
+    onFatal(error) {
+      send({ type: "crashed", message: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+      void store?.close().catch(() => {});
+      process.exit(70);
+    },
+    describeRun: (runId) => runtime?.describeRun(runId) ?? null,
   });
   try {
     store = openConfiguredStore(message);
@@ -73,27 +86,51 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     logger: logger.child({}, "runtime"),
     idleTimeoutMs: options.idleTimeout * 1000,
     maxCompleted: options.maxCompleted,
+    afterCrash: message.afterCrash === true,
+    maxRecoveryAttempts: options.maxRecoveryAttempts,
+    projectDir: config.projectDir,
   });
+  if (options.stallThreshold > 0) {
+    const activity = runtime.activity;
+    watchdog = startStallWatchdog({
+      thresholdSeconds: options.stallThreshold,
+      format: options.logFormat,
+      running: () => activity.running(),
+      version: () => activity.version,
+    });
+    activity.onStart = (step) => watchdog?.noteStart(step);
+  }
   await runtime.start();
+  const live = runtime;
   app = await buildApp(
     { runtime, logger: logger.child({}, "server") },
     {
       deploymentName: config.name,
       ui: uiServing(config, options),
       cors: !["1", "true", "yes"].includes(String(process.env.DISABLE_CORS ?? "").toLowerCase()),
-      readiness: () => (stopping ? { ready: false, reason: "shutting down" } : { ready: true }),
+      readiness: () => {
+        if (stopping) return { ready: false, reason: "shutting down" };
+        const health = live.storeHealth();
+        return health.ok ? { ready: true } : { ready: false, reason: health.error.message };
+      },
     },
   );
   await app.ready();
   send({ type: "ready", workflows: loaded.map((l) => l.name) });
 }
 
-/** Stop accepting, end streams, stop driving runs (they stay `running`), flush and close the store. */
+/**
+ * Stop accepting, answer sync callers with 503 (their runs stay `running`), end streams, flush and
+ * close the store.
+ */
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await runtime?.stop();
+  // Let the routes woken by stop() write their 503s before connections are closed.
+  await new Promise((resolve) => setImmediate(resolve));
   await app?.close();
+  await watchdog?.stop();
   await store?.close();
   process.exit(0);
 }
@@ -109,13 +146,13 @@ process.on("message", (message: ToWorker, handle?: unknown) => {
       send({ type: "fatal", problems: [problem] });
     });
   } else if (message.type === "connection" && handle) {
-    // The supervisor accepted this connection; serve it as if our own server had.
     const socket = handle as Socket;
-    if (!app || stopping) socket.destroy();
-    else {
-      app.server.emit("connection", socket);
-      socket.resume();
-    }
+    // Not acknowledged while stopping: the supervisor, which keeps its copy until told, hands the
+    // connection to the next worker (this copy is only ours to close).
+    if (!app || stopping) return void socket.destroy();
+    send({ type: "accepted", id: message.id });
+    app.server.emit("connection", socket);
+    socket.resume();
   } else if (message.type === "shutdown") {
     void shutdown();
   }

@@ -24,6 +24,10 @@ export interface ServeOptions {
   /** Seconds. */
   idleTimeout: number;
   maxCompleted: number;
+  /** Consecutive crashes of the app server while a run executed, after which that run is failed. */
+  maxRecoveryAttempts: number;
+  /** Seconds the event loop may be blocked before the watchdog logs the running steps; 0 disables. */
+  stallThreshold: number;
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -107,14 +111,17 @@ export function resolveServeOptions(
   const logLevel = choice(pick("logLevel", "--log-level", "LOG_LEVEL"), "info", LOG_LEVELS, { warn: "warning" }, `one of ${LOG_LEVELS.join(", ")}`);
   const logFormat = choice(pick("logFormat", "--log-format", "LOG_FORMAT"), "console", ["console", "json"] as const, {}, "console or json");
 
-  const idleRaw = pick("idleTimeout", "--idle-timeout");
-  let idleTimeout = 60;
-  if (idleRaw !== null) {
-    const value = /^\d+(\.\d+)?$/.test(idleRaw.value.trim()) ? Number(idleRaw.value) : NaN;
-    if (Number.isFinite(value)) idleTimeout = value;
-    else invalid(idleRaw, "a number of seconds, 0 or more");
-  }
+  const seconds = (raw: Raw | null, fallback: number): number => {
+    if (raw === null) return fallback;
+    const value = /^\d+(\.\d+)?$/.test(raw.value.trim()) ? Number(raw.value) : NaN;
+    if (Number.isFinite(value)) return value;
+    invalid(raw, "a number of seconds, 0 or more");
+    return fallback;
+  };
+  const idleTimeout = seconds(pick("idleTimeout", "--idle-timeout"), 60);
   const maxCompleted = integer(pick("maxCompleted", "--max-completed"), 1000, 0, Number.MAX_SAFE_INTEGER, "an integer, 0 or more");
+  const maxRecoveryAttempts = integer(pick("maxRecoveryAttempts", "--max-recovery-attempts"), 3, 1, 1000, "an integer from 1 to 1000");
+  const stallThreshold = seconds(pick("stallThreshold", "--stall-threshold", "LLAMACTL_STALL_THRESHOLD"), 1);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -130,6 +137,8 @@ export function resolveServeOptions(
     logFormat,
     idleTimeout,
     maxCompleted,
+    maxRecoveryAttempts,
+    stallThreshold,
   });
 }
 

@@ -18,3 +18,20 @@ export class RuntimeError extends Error {
     return this.message !== this.code;
   }
 }
+
+/**
+ * A run's state could not be stored: the store refused the write (`STORE_WRITE_FAILED`, or the store's
+ * own code such as `STORE_FILE_MISSING`) or a value has no JSON form (`EVENT_NOT_SERIALIZABLE`). The
+ * engine ends the run failed with this code on its `WorkflowFailedEvent`.
+ */
+export class RunPersistenceError extends Error {
+  override readonly name = "RunPersistenceError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}

@@ -98,3 +98,23 @@ export async function lastEventIsStop(store: WorkflowStore, runId: string, curso
   const [event] = await store.readEvents(runId, last - 1, 1);
   return event !== undefined && isStopEnvelope(event.envelope);
 }
+
+/**
+ * The log of a run whose ending the store has not taken yet (see UnpersistedEndings): what is stored
+ * after `after`, then the ending's events, then the end.
+ */
+export async function* followEnded(store: WorkflowStore, runId: string, after: number, ending: StoredEvent[]): AsyncGenerator<StoredEvent[]> {
+  let cursor = after;
+  try {
+    for (;;) {
+      const page = await store.readEvents(runId, cursor, PAGE);
+      if (page.length === 0) break;
+      cursor = page[page.length - 1].sequence;
+      yield page;
+    }
+  } catch {
+    // the store cannot be read either: the ending is still worth telling
+  }
+  const rest = ending.filter((e) => e.sequence > cursor);
+  if (rest.length) yield rest;
+}

@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   REPRESENTATION_UNAVAILABLE: { status: 500, detail: "Error while getting JSON workflow representation" },
   WORKFLOWS_NOT_LOADED: { status: 503, detail: "Workflows are not loaded" },
   INTERNAL_ERROR: { status: 500, detail: "Internal server error" },
+  // A sync `run` answered as the server stops; its run resumes at the next start.
+  SERVER_SHUTTING_DOWN: { status: 503, detail: "The server is shutting down" },
+  // Answered by the llamactl supervisor while the app server restarts after a crash.
+  APP_SERVER_UNAVAILABLE: { status: 503, detail: "The app server is not running" },
   UI_NOT_CONFIGURED: { status: 404, detail: "No UI is configured for this deployment" },
   UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
   UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },
@@ -47,6 +51,8 @@ export class ApiError extends Error {
     detail?: string,
     readonly hint?: string,
     readonly headers?: Record<string, string>,
+    /** More fields of the error body (e.g. the `handler_id` a caller should look up later). */
+    readonly fields?: Record<string, unknown>,
   ) {
     super(detail ?? ERROR_CODES[code].detail);
     this.status = ERROR_CODES[code].status;
@@ -71,6 +77,7 @@ export function fromRuntimeError(error: RuntimeError): ApiError {
   return new ApiError(code, error.hasMessage ? error.message : undefined, error.hint ?? defaultHint(code));
 }
 
-export function errorBody(detail: string, code: string, hint?: string): string {
-  return JSON.stringify(hint === undefined ? { detail, code } : { detail, code, hint });
+export function errorBody(detail: string, code: string, hint?: string, fields?: Record<string, unknown>): string {
+  const body = hint === undefined ? { detail, code } : { detail, code, hint };
+  return JSON.stringify(fields ? { ...body, ...fields } : body);
 }

@@ -60,13 +60,16 @@ export class Logger implements RuntimeLogger {
       return;
     }
     const time = new Date().toISOString().slice(11, 19);
+    // A stack reads as lines under the record, not as one escaped field.
+    const stack = typeof all.stack === "string" ? all.stack : null;
     const pairs = Object.entries(all)
-      .filter(([, v]) => v !== undefined)
+      .filter(([k, v]) => v !== undefined && !(k === "stack" && stack !== null))
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
       .join(" ");
     const lvl = level.toUpperCase().padEnd(7);
     const head = this.color ? `${COLOR[level]}${lvl}\x1b[0m` : lvl;
     this.write(`${time} ${head} ${this.name} ${message}${pairs ? " " + pairs : ""}`);
+    if (stack !== null) this.write(stack.split("\n").map((line) => `    ${line.trim()}`).join("\n"));
   }
 
   debug(message: string, fields?: Record<string, unknown>): void {

@@ -8,7 +8,7 @@ import {
   type HandlerRow,
   type SerializedWrite,
 } from "./records.ts";
-import type { HandlerFilter, HandlerRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
+import type { HandlerFilter, HandlerRecord, RunWrite, StoreHealth, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 interface StoredHandler {
   insertion: number;
@@ -145,6 +145,14 @@ export function createMemoryStore(): WorkflowStore {
       const doomed = terminal.slice(0, Math.max(0, terminal.length - keep)).map(({ row }) => row.handler_id);
       for (const handlerId of doomed) remove(handlerId);
       return doomed;
+    },
+
+    health(): StoreHealth {
+      return { ok: true }; // nothing outside this process can take it away
+    },
+
+    onProblem() {
+      // nothing in memory can go missing
     },
 
     async close(): Promise<void> {

@@ -15,6 +15,7 @@ export interface HandlerRow {
   started_at: string;
   updated_at: string;
   completed_at: string | null;
+  recovery_attempts: number;
 }
 
 /** A RunWrite checked and serialized before it reaches a backend, so a bad value fails only its own write. */
@@ -45,6 +46,9 @@ function toHandlerRow(handlerId: string, record: HandlerRecord): HandlerRow {
   if (record.handlerId !== handlerId) {
     throw new TypeError(`A write for handler "${handlerId}" carries the record of handler "${record.handlerId}".`);
   }
+  if (!Number.isSafeInteger(record.recoveryAttempts) || record.recoveryAttempts < 0) {
+    throw new TypeError(`Handler "${handlerId}" has recoveryAttempts ${record.recoveryAttempts}; expected an integer, 0 or more.`);
+  }
   if (!HANDLER_STATUSES.includes(record.status)) {
     throw new TypeError(`Handler "${handlerId}" has status "${record.status}"; expected one of ${HANDLER_STATUSES.join(", ")}.`);
   }
@@ -58,6 +62,7 @@ function toHandlerRow(handlerId: string, record: HandlerRecord): HandlerRow {
     started_at: record.startedAt,
     updated_at: record.updatedAt,
     completed_at: record.completedAt,
+    recovery_attempts: record.recoveryAttempts,
   };
 }
 
@@ -72,6 +77,7 @@ export function toHandlerRecord(row: HandlerRow): HandlerRecord {
     startedAt: row.started_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
+    recoveryAttempts: row.recovery_attempts ?? 0,
   };
 }
 

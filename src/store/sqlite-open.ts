@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { migrate } from "./migrate.ts";
 import { classifyStoreError, fullDiskError } from "./sqlite-errors.ts";
+import { claimStore } from "./sqlite-lock.ts";
 import { StoreError } from "./types.ts";
 
 export interface OpenDatabaseOptions {
@@ -20,9 +21,9 @@ export interface OpenedDatabase {
 }
 
 /**
- * Claim the store for this process, then open (creating folder and file if needed) and migrate it,
- * and make sure it can be written now: not locked by another connection, not on a full disk. Every
- * failure is a StoreError naming the file, never a bare SQLite error.
+ * Claim the store for this process (sqlite-lock.ts), then open (creating folder and file if needed)
+ * and migrate it, and make sure it can be written now: not locked by another connection, not on a
+ * full disk. Every failure is a StoreError naming the file, never a bare SQLite error.
  */
 export function openDatabase(path: string, options: OpenDatabaseOptions): OpenedDatabase {
   const file = resolve(path);
@@ -31,7 +32,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions): Opened
   } catch (error) {
     throw classifyStoreError(error, file, "open") ?? error;
   }
-  const claim = claimFile(file, options.busyTimeoutMs);
+  const claim = claimStore(file, options.busyTimeoutMs);
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { timeout: options.busyTimeoutMs });
@@ -54,51 +55,20 @@ export function openDatabase(path: string, options: OpenDatabaseOptions): Opened
         try {
           opened.close();
         } finally {
-          claim.close();
+          claim.release();
         }
       },
     };
   } catch (error) {
     try {
       db?.close();
-      claim.close();
+      claim.release();
     } catch {
       // already failing: the original error is the one to report
     }
     if (error instanceof StoreError) throw error;
     // A full disk shows up as whatever allocation failed first (SQLITE_IOERR_SHMSIZE for the WAL index).
     if (/^SQLITE_IOERR/.test(String((error as { code?: unknown }).code)) && lowOnSpace(file)) throw fullDiskError(file, error);
-    throw classifyStoreError(error, file, "open") ?? error;
-  }
-}
-
-/**
- * One process per store file: the store caches each run's last sequence, and two servers would both
- * resume the same runs. The claim is an exclusive lock on a companion file `<file>-owner` (a SQLite
- * file in exclusive locking mode), held until close; the OS drops it when the process dies, even by
- * SIGKILL. A lock on the store file itself would also shut out readers such as the sqlite3 shell.
- */
-function claimFile(file: string, busyTimeoutMs: number): Database.Database {
-  let owner: Database.Database | undefined;
-  try {
-    owner = new Database(`${file}-owner`, { timeout: busyTimeoutMs });
-    owner.pragma("locking_mode = EXCLUSIVE");
-    // In exclusive locking mode the lock taken by this transaction is kept after it ends.
-    owner.exec("BEGIN EXCLUSIVE; COMMIT");
-    return owner;
-  } catch (error) {
-    try {
-      owner?.close();
-    } catch {
-      // already failing
-    }
-    if (/^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code))) {
-      throw new StoreError(
-        `The store file ${file} is in use by another llamactl.`,
-        "Stop the other llamactl serve of this project, or point this one's store at another file.",
-        error,
-      );
-    }
     throw classifyStoreError(error, file, "open") ?? error;
   }
 }

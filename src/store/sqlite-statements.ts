@@ -1,7 +1,7 @@
 import type { Database } from "better-sqlite3";
 import type { HandlerRow } from "./records.ts";
 
-const HANDLER_COLUMNS = "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at";
+const HANDLER_COLUMNS = "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, recovery_attempts";
 const AGE = "started_at, insertion";
 
 export type HandlerParams = HandlerRow & { insertion: number };
@@ -11,11 +11,11 @@ export function prepareStatements(db: Database) {
   return {
     upsertHandler: db.prepare<HandlerParams>(`
       INSERT INTO handlers (insertion, ${HANDLER_COLUMNS})
-      VALUES (@insertion, @handler_id, @workflow_name, @run_id, @status, @error, @result, @started_at, @updated_at, @completed_at)
+      VALUES (@insertion, @handler_id, @workflow_name, @run_id, @status, @error, @result, @started_at, @updated_at, @completed_at, @recovery_attempts)
       ON CONFLICT (handler_id) DO UPDATE SET
         workflow_name = excluded.workflow_name, run_id = excluded.run_id, status = excluded.status,
         error = excluded.error, result = excluded.result, started_at = excluded.started_at,
-        updated_at = excluded.updated_at, completed_at = excluded.completed_at`),
+        updated_at = excluded.updated_at, completed_at = excluded.completed_at, recovery_attempts = excluded.recovery_attempts`),
     insertEvent: db.prepare<[handlerId: string, runId: string, sequence: number, envelope: string]>(
       "INSERT INTO events (handler_id, run_id, sequence, envelope) VALUES (?, ?, ?, ?)",
     ),

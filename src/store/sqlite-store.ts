@@ -11,6 +11,7 @@ import {
 import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
 import { prepareStatements, type Statements } from "./sqlite-statements.ts";
+import { watchStoreFile } from "./sqlite-watch.ts";
 import type { HandlerFilter, HandlerRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 export interface SqliteStoreOptions {
@@ -42,7 +43,9 @@ interface Batch {
 /**
  * A durable store in one SQLite file (WAL mode), created with its folder if missing and migrated on
  * open. Writes of the same tick are committed together (group commit). A write is visible to reads
- * once its promise resolved. One process per file: the last sequence of each run is cached.
+ * once its promise resolved. One process per file (sqlite-lock.ts): the last sequence of each run is
+ * cached. A file deleted or replaced while open is noticed (sqlite-watch.ts): writes are refused from
+ * then on, reads go on, `health()` says why and where the data was saved.
  *
  * @example
  * const store = openSqliteStore(".llamactl/store.db");
@@ -63,6 +66,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     opened.close();
     throw classifyStoreError(error, location, "open") ?? error;
   }
+  const watch = watchStoreFile(db, location);
   /** Committed last sequence per run, so appending needs no MAX() query. */
   const lastSequences = new Map<string, number>();
   const stats = { transactions: 0, operations: 0 };
@@ -75,6 +79,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const commits = createGroupCommit<Batch>({
     grouped: options.groupCommit ?? true,
     runTransaction(operations) {
+      // Before writing into a file that may no longer be the store (deleted or replaced): refuse instead.
+      const lost = watch.check();
+      if (lost) throw lost;
       const batch: Batch = { lastSequences: new Map() };
       const results = runInTransaction.immediate(operations, batch);
       // Only now, after COMMIT: a rolled-back batch must not advance the cache.
@@ -192,9 +199,19 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       });
     },
 
+    health() {
+      const lost = closed ? null : watch.check();
+      return lost ? { ok: false, error: lost } : ({ ok: true } as const);
+    },
+
+    onProblem(listener) {
+      watch.onLost(listener);
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      watch.stop();
       commits.flush();
       opened.close();
     },

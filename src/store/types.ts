@@ -34,6 +34,11 @@ export interface HandlerRecord {
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
+  /**
+   * Consecutive resumes of this run that ended in a crash of the app server (not on the wire). The
+   * runtime counts them to fail a run that keeps crashing the server instead of resuming it forever.
+   */
+  recoveryAttempts: number;
 }
 
 export interface HandlerFilter {
@@ -86,17 +91,45 @@ export interface WorkflowStore {
   deleteHandler(handlerId: string): Promise<void>;
   /** Keep the `keep` most recent terminal handlers (by `startedAt`, then insertion), delete older ones (with events and checkpoints); returns the deleted ids, oldest first. Running handlers are never deleted. */
   pruneTerminal(keep: number): Promise<string[]>;
+  /**
+   * Whether the store can still take writes (the server's /health calls it; cheap, synchronous). Not ok
+   * once the store is lost (e.g. its file was deleted or replaced while open): every later write
+   * rejects with `error`, reads keep working.
+   *
+   * @example
+   * const health = store.health();
+   * if (!health.ok) reply.code(503).send({ status: "unhealthy", reason: health.error.message });
+   */
+  health(): StoreHealth;
+  /**
+   * Be told once when the store becomes unusable (the error `health()` then reports), to log it.
+   *
+   * @example
+   * store.onProblem((error) => logger.error(error.message, { code: error.code, hint: error.hint }));
+   */
+  onProblem(listener: (error: StoreError) => void): void;
   /** Flush pending writes and release the backend. Idempotent; any other call afterwards rejects. */
   close(): Promise<void>;
 }
 
-/** A store failure the user can act on (locked, corrupted, read-only, full disk). */
+export type StoreHealth = { ok: true } | { ok: false; error: StoreError };
+
+/**
+ * Permanent codes of the store failures that have one (log them, map them; never match messages).
+ * STORE_FILE_MISSING: the file was deleted while open. STORE_FILE_REPLACED: another file took its path.
+ * STORE_IN_USE: another llamactl holds the store.
+ */
+export type StoreErrorCode = "STORE_FILE_MISSING" | "STORE_FILE_REPLACED" | "STORE_IN_USE";
+
+/** A store failure the user can act on (locked, corrupted, read-only, full disk, file deleted). */
 export class StoreError extends Error {
   override readonly name = "StoreError";
   constructor(
     message: string,
     readonly hint?: string,
     override readonly cause?: unknown,
+    /** A permanent code when the failure has one of its own. */
+    readonly code?: StoreErrorCode,
   ) {
     super(message);
   }

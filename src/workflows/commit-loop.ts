@@ -1,5 +1,6 @@
 import type { Checkpoint } from "./checkpoint.ts";
 import type { WorkflowEvent } from "./events.ts";
+import type { RunObserver } from "./observer.ts";
 import type { TerminalOutcome } from "./outcomes.ts";
 
 /** What one commit carries: the events published since the last one, the checkpoint, the outcome if the run ended. */
@@ -16,6 +17,7 @@ export interface MachineHooks {
   publish: (events: WorkflowEvent<any>[]) => void;
   /** Called once, after the terminal commit. */
   settle: (outcome: TerminalOutcome) => void;
+  observer?: RunObserver;
 }
 
 /** What the loop needs from the run it commits. */
@@ -91,10 +93,16 @@ export class CommitLoop {
         try {
           await commit({ events, checkpoint: this.host.checkpoint(), terminal });
         } catch (error) {
+          // The refused batch is lost (the store keeps the last good checkpoint). The run ends failed,
+          // and that ending is committed on its own so that the store does not show it running forever.
           this.host.commitFailed(error);
           if (this.terminal) {
-            // The failure could not be persisted either; readers and the handler still learn of it.
             const failure = this.cut();
+            try {
+              await commit({ events: failure.events, checkpoint: this.host.checkpoint(), terminal: failure.terminal });
+            } catch {
+              // Not even the failure could be stored: readers and the handler still learn of it here.
+            }
             events.push(...failure.events);
             effects.push(...failure.effects);
           }

@@ -60,6 +60,23 @@ export class UndeclaredEventError extends Error {
   override readonly name = "UndeclaredEventError";
 }
 
+/**
+ * A step handed the run a value that JSON cannot represent (a BigInt, a cycle): durable runs keep every
+ * event and the state as JSON, so the step fails at that call. Never retried: it would fail the same way.
+ */
+export class EventNotSerializableError extends Error {
+  override readonly name = "EventNotSerializableError";
+  readonly code = "EVENT_NOT_SERIALIZABLE";
+  constructor(
+    message: string,
+    readonly stepName: string,
+    /** The field, e.g. `items[2].count` ("" for the value itself). */
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A checkpoint cannot be resumed by this workflow (structure changed, unknown version). */
 export class CheckpointMismatchError extends Error {
   override readonly name = "CheckpointMismatchError";

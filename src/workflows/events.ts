@@ -181,14 +181,15 @@ export const WorkflowFailedEvent = builtin(
   "WorkflowFailedEvent",
   z.object({
     step_name: z.string().nullable(),
-    exception: z.object({ exception_type: z.string(), exception_message: z.string() }),
+    // `code`: a permanent code when llamactl itself ended the run (EVENT_NOT_SERIALIZABLE, STORE_WRITE_FAILED, …).
+    exception: z.object({ exception_type: z.string(), exception_message: z.string(), code: z.string().optional() }),
     attempts: z.number(),
     elapsed_seconds: z.number(),
   }),
   StopEvent,
 ) as EventType<{
   step_name: string | null;
-  exception: { exception_type: string; exception_message: string };
+  exception: { exception_type: string; exception_message: string; code?: string };
   attempts: number;
   elapsed_seconds: number;
 }>;

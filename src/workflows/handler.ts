@@ -2,6 +2,7 @@ import { randomFillSync } from "node:crypto";
 import { assertResumable, type Checkpoint } from "./checkpoint.ts";
 import { isInternalType, isStopType, StopEvent, type WorkflowEvent } from "./events.ts";
 import type { CommitBatch } from "./commit-loop.ts";
+import type { RunObserver } from "./observer.ts";
 import type { TerminalOutcome } from "./outcomes.ts";
 import { RunMachine } from "./runner.ts";
 import type { Workflow, WorkflowAnalysis } from "./workflow.ts";
@@ -20,6 +21,8 @@ export interface RunOptions {
   keepHistory?: boolean;
   /** Called with published events after their commit (whatever `keepHistory` says). */
   onEvents?: (events: WorkflowEvent<any>[]) => void;
+  /** Told when steps start, end and fail (logging, metrics, a stall watchdog). */
+  observer?: RunObserver;
 }
 
 export interface EventsOptions {
@@ -103,6 +106,7 @@ export class WorkflowHandler implements PromiseLike<unknown> {
       commit: this.options.commit,
       publish: (events) => this.onPublished(events),
       settle: (outcome) => this.resolveDone(outcome),
+      observer: this.options.observer,
     });
   }
 

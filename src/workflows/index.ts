@@ -10,3 +10,7 @@ export type { CommitBatch } from "./commit-loop.ts";
 export type { TerminalOutcome, TerminalStatus } from "./outcomes.ts";
 export { eventJsonSchema, workflowSchemas, workflowEventTypes, workflowGraph } from "./graph.ts";
 export type { WorkflowGraph, GraphNode, GraphEdge, JsonSchema } from "./graph.ts";
+export type { RunObserver, StepAttempt, StepAttemptFailure } from "./observer.ts";
+export { attributeStrayError, currentStepScope } from "./step-scope.ts";
+export type { StepScope, StrayAttribution } from "./step-scope.ts";
+export { findUnserializable } from "./serializable.ts";

@@ -3,7 +3,7 @@ import { CHECKPOINT_VERSION } from "./checkpoint.ts";
 import { CollectBuffers } from "./collect-buffers.ts";
 import { CommitLoop, type CommitHost, type MachineHooks } from "./commit-loop.ts";
 import type { WaitOptions } from "./context.ts";
-import { errorMessage, errorType, StepTimeoutError, UndeclaredEventError, WaitForEventTimeoutError } from "./errors.ts";
+import { errorMessage, errorType, EventNotSerializableError, StepTimeoutError, UndeclaredEventError, WaitForEventTimeoutError } from "./errors.ts";
 import { makeEvent } from "./event-instance.ts";
 import {
   type EventJSON,
@@ -27,7 +27,9 @@ import {
   type TerminalStatus,
   timedOutOutcome,
 } from "./outcomes.ts";
+import { unserializableEvent, unserializableValue } from "./serializable.ts";
 import { createStepContext, type StepHost } from "./step-context.ts";
+import { runInStepScope, type StepScope } from "./step-scope.ts";
 import { StepQueues, type StepSlot } from "./step-queues.ts";
 import type { WorkflowAnalysis } from "./workflow.ts";
 import { eventFromJSON } from "./workflow.ts";
@@ -51,6 +53,7 @@ export class RunMachine implements StepHost, CommitHost {
   private state: Record<string, unknown>;
   private nextInvocation = 0;
   private runTimer: NodeJS.Timeout | null = null;
+  private deferStarts = false;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -60,7 +63,7 @@ export class RunMachine implements StepHost, CommitHost {
     private readonly stateSchema: { parse(v: unknown): unknown } | null,
     readonly runId: string,
     initialState: Record<string, unknown>,
-    hooks: MachineHooks,
+    private readonly hooks: MachineHooks,
   ) {
     this.state = initialState;
     this.queues = new StepQueues(analysis.steps);
@@ -73,7 +76,11 @@ export class RunMachine implements StepHost, CommitHost {
   begin(start: WorkflowEvent<any>): void {
     this.armRunTimer();
     this.route(start, null, null);
+    // The first steps start a macrotask after the run's first commit, so that whoever started the run
+    // (an HTTP request waiting for that commit) answers before a step that blocks the event loop runs.
+    this.deferStarts = true;
     this.flush();
+    this.deferStarts = false;
   }
 
   restore(checkpoint: Checkpoint): void {
@@ -126,7 +133,10 @@ export class RunMachine implements StepHost, CommitHost {
   detach(): void {
     if (this.status === "running") this.status = "detached";
     this.clearTimers();
-    for (const inv of this.inflight.values()) abortAttempt(inv, new Error("Run detached from this process"));
+    for (const inv of this.inflight.values()) {
+      abortAttempt(inv, new Error("Run detached from this process"));
+      this.observe("stepEnded", inv);
+    }
   }
 
   /** A method, not an inline comparison: `status` changes while a commit is awaited. */
@@ -225,7 +235,8 @@ export class RunMachine implements StepHost, CommitHost {
 
   private startInvocation(inv: Invocation): void {
     this.publishState(inv, "running", null);
-    this.loop.afterCommit(() => this.execute(inv));
+    if (this.deferStarts) this.loop.afterCommit(() => setImmediate(() => this.execute(inv)));
+    else this.loop.afterCommit(() => this.execute(inv));
   }
 
   private execute(inv: Invocation): void {
@@ -242,29 +253,72 @@ export class RunMachine implements StepHost, CommitHost {
         this.onAttemptSettled(inv, token, false, err);
       }, timeout * 1000);
     }
+    this.observe("stepStarted", inv);
     // `then` turns synchronous throws into rejections; both outcomes are always handled, and a stale
-    // attempt's late outcome is ignored by its token.
-    Promise.resolve()
-      .then(() => inv.step.fn(inv.event, ctx))
-      .then(
-        (value) => this.onAttemptSettled(inv, token, true, value),
-        (error) => this.onAttemptSettled(inv, token, false, error),
-      );
+    // attempt's late outcome is ignored by its token. The scope follows every callback the step schedules.
+    runInStepScope(this.scopeOf(inv, token), () =>
+      Promise.resolve()
+        .then(() => inv.step.fn(inv.event, ctx))
+        .then(
+          (value) => this.onAttemptSettled(inv, token, true, value),
+          (error) => this.onAttemptSettled(inv, token, false, error),
+        ),
+    );
+  }
+
+  private scopeOf(inv: Invocation, token: number): StepScope {
+    return {
+      workflow: this.workflowName,
+      runId: this.runId,
+      step: inv.step.name,
+      attempt: inv.attempt,
+      fail: (error) => this.failStray(inv, token, error),
+    };
+  }
+
+  /**
+   * An error escaped a step asynchronously (a timer or emitter callback it scheduled threw, or a promise
+   * it dropped rejected): it fails the attempt if that is still running — retries apply — and otherwise
+   * the whole run, since the step's effects can no longer be trusted.
+   */
+  private failStray(inv: Invocation, token: number, error: unknown): boolean {
+    if (this.status !== "running") return false;
+    if (this.isCurrent(inv, token)) {
+      abortAttempt(inv, error);
+      this.onAttemptSettled(inv, token, false, error);
+    } else {
+      this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
+      this.flush();
+    }
+    return true;
+  }
+
+  private observe(kind: "stepStarted" | "stepEnded", inv: Invocation): void {
+    const observer = this.hooks.observer?.[kind];
+    if (!observer) return;
+    try {
+      observer({ step: inv.step.name, invocation: inv.id, attempt: inv.attempt, maxAttempts: inv.step.retry.maxAttempts });
+    } catch {
+      // an observer must not break the run
+    }
   }
 
   private onAttemptSettled(inv: Invocation, token: number, ok: boolean, value: unknown): void {
     if (!this.isCurrent(inv, token)) return;
+    this.observe("stepEnded", inv);
     inv.token++;
     if (inv.timer) clearTimeout(inv.timer);
     inv.timer = null;
     this.dropWaitersOf(inv);
-    if (!ok) return this.failStep(inv, value, !(value instanceof UndeclaredEventError));
+    if (!ok) return this.failStep(inv, value, !(value instanceof UndeclaredEventError || value instanceof EventNotSerializableError));
     if (value !== undefined && value !== null && !isWorkflowEvent(value)) {
       const message = `Step "${inv.step.name}" returned ${describeValue(value)}; return an event created with <EventType>.create(...), or nothing.`;
       return this.failStep(inv, new UndeclaredEventError(message), false);
     }
     const result = (value ?? null) as WorkflowEvent<any> | null;
     if (result && !declares(inv.step.returns, result.type)) return this.failStep(inv, undeclared(inv.step, "returned", result.type), false);
+    const unserializable = result && unserializableEvent(inv.step.name, "returned", result);
+    if (unserializable) return this.failStep(inv, unserializable, false);
     this.finishInvocation(inv, result ? result.type.name : null);
     if (result) this.route(result, null, inv);
     this.flush();
@@ -272,8 +326,17 @@ export class RunMachine implements StepHost, CommitHost {
 
   private failStep(inv: Invocation, error: unknown, retriable: boolean): void {
     const { retry } = inv.step;
-    if (retriable && inv.attempt < retry.maxAttempts) {
-      const delay = retry.delay * Math.pow(retry.backoff, inv.attempt - 1);
+    const retrying = retriable && inv.attempt < retry.maxAttempts;
+    const delay = retrying ? retry.delay * Math.pow(retry.backoff, inv.attempt - 1) : 0;
+    const observer = this.hooks.observer?.stepFailed;
+    if (observer) {
+      try {
+        observer({ step: inv.step.name, invocation: inv.id, attempt: inv.attempt, maxAttempts: retry.maxAttempts, error, retryInSeconds: retrying ? delay : null });
+      } catch {
+        // an observer must not break the run
+      }
+    }
+    if (retrying) {
       inv.attempt += 1;
       // A retry is a fresh attempt: its effects are its own (collect results excepted, see Invocation).
       inv.journal = [];
@@ -332,6 +395,12 @@ export class RunMachine implements StepHost, CommitHost {
 
   replaceState(next: Record<string, unknown>): void {
     this.state = (this.stateSchema ? this.stateSchema.parse(next) : next) as Record<string, unknown>;
+  }
+
+  /** A value a step puts into the run (event or state) must survive the JSON checkpoint. */
+  checkSerializable(inv: Invocation, what: string, value: unknown, event?: WorkflowEvent<any>): void {
+    const error = event ? unserializableEvent(inv.step.name, what, event) : unserializableValue(inv.step.name, what, value);
+    if (error) throw error;
   }
 
   sendFromStep(inv: Invocation, event: WorkflowEvent<any>, step: string | null): void {
@@ -416,7 +485,10 @@ export class RunMachine implements StepHost, CommitHost {
     if (this.inflight.size || this.waiters.size) {
       // Only built when something is still running: an Error captures a stack, and most runs end idle.
       const reason = outcome.failure ?? new Error("The workflow finished before this step did");
-      for (const inv of this.inflight.values()) abortAttempt(inv, reason);
+      for (const inv of this.inflight.values()) {
+        abortAttempt(inv, reason);
+        this.observe("stepEnded", inv);
+      }
       for (const w of this.waiters.values()) {
         const reject = w.reject;
         if (reject) this.loop.afterCommit(() => reject(reason));
@@ -470,7 +542,9 @@ export class RunMachine implements StepHost, CommitHost {
   commitFailed(error: unknown): void {
     if (this.status !== "running") return;
     const message = `Could not persist the run: ${errorMessage(error)}`;
-    this.terminate(runFailedOutcome(errorType(error), message, this.elapsedSeconds(), error));
+    // The commit hook's own errors carry a permanent code (STORE_WRITE_FAILED, …): keep it on the failure.
+    const code = (error as { code?: unknown } | null)?.code;
+    this.terminate(runFailedOutcome(errorType(error), message, this.elapsedSeconds(), error, typeof code === "string" && /^[A-Z][A-Z_]+$/.test(code) ? code : undefined));
   }
 
   private elapsedSeconds(): number {

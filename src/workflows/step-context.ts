@@ -12,6 +12,8 @@ export interface StepHost {
   replaceState(next: Record<string, unknown>): void;
   /** True while attempt `token` of `inv` may act: the run is running and no later attempt replaced it. */
   isCurrent(inv: Invocation, token: number): boolean;
+  /** Throw EventNotSerializableError when `value` (or `event`'s data) cannot be stored as JSON. */
+  checkSerializable(inv: Invocation, what: string, value: unknown, event?: WorkflowEvent<any>): void;
   /** Route an event a step sent, then flush. */
   sendFromStep(inv: Invocation, event: WorkflowEvent<any>, step: string | null): void;
   /** Publish an event a step wrote, then flush. */
@@ -105,15 +107,21 @@ class StepContext implements Context<any> {
       this.record({ kind: "store" });
       return true;
     };
+    const inv = this.inv;
     return {
       get: ((key?: string) => (key === undefined ? host.getState() : host.getState()[key])) as RunStore<any>["get"],
       set(key, value) {
-        write(() => ({ ...host.getState(), [key as string]: value }));
+        write(() => {
+          host.checkSerializable(inv, `ctx.store key "${String(key)}"`, value);
+          return { ...host.getState(), [key as string]: value };
+        });
       },
       edit(fn) {
         write(() => {
           const draft = structuredClone(host.getState());
-          return (fn(draft) ?? draft) as Record<string, unknown>;
+          const next = (fn(draft) ?? draft) as Record<string, unknown>;
+          host.checkSerializable(inv, "ctx.store (edit)", next);
+          return next;
         });
         return host.getState();
       },
@@ -123,12 +131,14 @@ class StepContext implements Context<any> {
   sendEvent(event: WorkflowEvent<any>, options?: { step?: string }): void {
     if (!declares(this.inv.step.returns, event.type)) throw undeclared(this.inv.step, "sent", event.type);
     if (!this.live() || this.replayed("send")) return;
+    this.host.checkSerializable(this.inv, "sent", undefined, event);
     this.record({ kind: "send" });
     this.host.sendFromStep(this.inv, event, options?.step ?? null);
   }
 
   writeEventToStream(event: WorkflowEvent<any>): void {
     if (!this.live() || this.replayed("write")) return;
+    this.host.checkSerializable(this.inv, "wrote", undefined, event);
     this.record({ kind: "write" });
     this.host.writeFromStep(event);
   }

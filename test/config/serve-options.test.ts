@@ -57,6 +57,8 @@ describe("serve options (serve.md §4.1)", () => {
       logFormat: "console",
       idleTimeout: 60,
       maxCompleted: 1000,
+      maxRecoveryAttempts: 3,
+      stallThreshold: 1,
     });
   });
 
@@ -160,5 +162,17 @@ describe("serve options (serve.md §4.1)", () => {
       idleTimeout: 2.5,
       maxCompleted: 0,
     });
+  });
+
+  it("parses --max-recovery-attempts and --stall-threshold (0 turns the watchdog off), naming invalid values", () => {
+    expect(resolveServeOptions({ maxRecoveryAttempts: "5", stallThreshold: "0" }, {}, null, PROJECT)).toMatchObject({
+      maxRecoveryAttempts: 5,
+      stallThreshold: 0,
+    });
+    expect(resolveServeOptions({}, { LLAMACTL_STALL_THRESHOLD: "2.5" }, null, PROJECT).stallThreshold).toBe(2.5);
+    expect(messages({ maxRecoveryAttempts: "0", stallThreshold: "soon" })).toEqual([
+      '--max-recovery-attempts must be an integer from 1 to 1000 (got "0").',
+      '--stall-threshold must be a number of seconds, 0 or more (got "soon").',
+    ]);
   });
 });

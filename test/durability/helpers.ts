@@ -49,8 +49,10 @@ const running = new Set<Served>();
  * supervisor and its worker down together (SIGKILL on the supervisor alone would orphan the worker),
  * and wait until it serves.
  */
-export function serve(project: string, args: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, "serve", project, "--port", "0", "--no-open-browser", "--no-reload", "--no-install", ...args], {
+export function serve(project: string, args: string[] = [], wrap?: (argv: string[]) => string[]): Promise<Served> {
+  const argv = [process.execPath, BIN, "serve", project, "--port", "0", "--no-open-browser", "--no-reload", "--no-install", ...args];
+  const [command, ...rest] = wrap ? wrap(argv) : argv;
+  const child = spawn(command, rest, {
     cwd: REPO,
     env: { ...process.env, CI: "true", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -289,3 +291,26 @@ export function useProjects(): (from: string) => Promise<string> {
     return dir;
   };
 }
+
+// ---- real full and read-only disks ---------------------------------------------------------------
+
+/**
+ * Root ignores permissions and the machine's disk is not full: a read-only or full file system is
+ * made for real with a tmpfs mounted in a private mount namespace (`unshare`, unprivileged user
+ * namespaces), visible only to the llamactl started inside it and gone when it exits.
+ */
+export const canMount = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"]).status === 0;
+
+/** Run argv inside a fresh mount namespace where `mountPoint` is a tmpfs prepared by `setup` (shell). */
+export const inMountNamespace = (mountPoint: string, options: string, setup: string) => (argv: string[]) => [
+  "unshare",
+  "--user",
+  "--map-root-user",
+  "--mount",
+  "sh",
+  "-c",
+  `mount -t tmpfs -o ${options} tmpfs "$0" && ${setup} && exec "$@"`,
+  mountPoint,
+  ...argv,
+];
+

@@ -37,13 +37,13 @@ describe("at start", { timeout: 60_000 }, () => {
     await store.write({
       handlerId: "orphan",
       runId: "run-orphan",
-      handler: { handlerId: "orphan", workflowName: "confirm", runId: "run-orphan", status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null },
+      handler: { handlerId: "orphan", workflowName: "confirm", runId: "run-orphan", status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null, recoveryAttempts: 0 },
     });
     // And a record without a run at all (written by hand or by another tool).
     await store.write({
       handlerId: "runless",
       runId: "",
-      handler: { handlerId: "runless", workflowName: "confirm", runId: null, status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null },
+      handler: { handlerId: "runless", workflowName: "confirm", runId: null, status: "running", error: null, result: null, startedAt: TIME, updatedAt: TIME, completedAt: null, recoveryAttempts: 0 },
     });
     await store.close();
 

@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/store/index.ts";
-import { api, copyProject, crashAll, defaultDb, removeProject, serve, serveExpectingFailure } from "./helpers.ts";
+import { api, canMount, copyProject, crashAll, defaultDb, inMountNamespace, removeProject, serve, serveExpectingFailure } from "./helpers.ts";
 
 const projects: string[] = [];
 const project = async () => {
@@ -25,26 +24,6 @@ function expectStartupError(result: { code: number | null; stdout: string; stder
   expect(result.stderr + result.stdout).not.toMatch(/^\s+at /m);
 }
 
-/**
- * Root ignores permissions and the machine's disk is not full: a read-only or full file system is
- * made for real with a tmpfs mounted in a private mount namespace (`unshare`, unprivileged user
- * namespaces), visible only to the llamactl started inside it and gone when it exits.
- */
-const canMount = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"]).status === 0;
-
-/** Run argv inside a fresh mount namespace where `mountPoint` is a tmpfs prepared by `setup` (shell). */
-const inMountNamespace = (mountPoint: string, options: string, setup: string) => (argv: string[]) => [
-  "unshare",
-  "--user",
-  "--map-root-user",
-  "--mount",
-  "sh",
-  "-c",
-  `mount -t tmpfs -o ${options} tmpfs "$0" && ${setup} && exec "$@"`,
-  mountPoint,
-  ...argv,
-];
-
 describe("llamactl serve refuses to start on a store it cannot use, saying which file and what to do", { timeout: 60_000 }, () => {
   it("a file that is not a database: exit 1, the file left as it was", async () => {
     const dir = await project();
@@ -63,7 +42,7 @@ describe("llamactl serve refuses to start on a store it cannot use, saying which
     const dir = await project();
     const db = defaultDb(dir);
     const store = openSqliteStore(db);
-    const handler = (id: string) => ({ handlerId: id, workflowName: "count", runId: `r-${id}`, status: "running" as const, error: null, result: null, startedAt: "2025-01-01T00:00:00.000000+00:00", updatedAt: "2025-01-01T00:00:00.000000+00:00", completedAt: null });
+    const handler = (id: string) => ({ handlerId: id, workflowName: "count", runId: `r-${id}`, status: "running" as const, error: null, result: null, startedAt: "2025-01-01T00:00:00.000000+00:00", updatedAt: "2025-01-01T00:00:00.000000+00:00", completedAt: null, recoveryAttempts: 0 });
     for (let i = 0; i < 20; i++) await store.write({ handlerId: `h${i}`, runId: `r-h${i}`, handler: handler(`h${i}`), events: [{ value: { pad: "x".repeat(2000) }, qualified_name: "q", type: "T", types: null }] });
     await store.close();
     const bytes = await readFile(db);
@@ -175,7 +154,7 @@ describe("llamactl serve refuses to start on a store it cannot use, saying which
     await mkdir(mnt);
     const seed = join(dir, "seed.db");
     const store = openSqliteStore(seed);
-    await store.write({ handlerId: "h1", runId: "r1", handler: { handlerId: "h1", workflowName: "count", runId: "r1", status: "running", error: null, result: null, startedAt: "2025-01-01T00:00:00.000000+00:00", updatedAt: "2025-01-01T00:00:00.000000+00:00", completedAt: null } });
+    await store.write({ handlerId: "h1", runId: "r1", handler: { handlerId: "h1", workflowName: "count", runId: "r1", status: "running", error: null, result: null, startedAt: "2025-01-01T00:00:00.000000+00:00", updatedAt: "2025-01-01T00:00:00.000000+00:00", completedAt: null, recoveryAttempts: 0 } });
     await store.close();
     const db = join(mnt, "workflows.db");
     const setup = `cp "${seed}" "$0/workflows.db" && { dd if=/dev/zero of="$0/fill" bs=4k 2>/dev/null || true; }`;

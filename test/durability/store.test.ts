@@ -23,6 +23,7 @@ const record = (id: string, status: "running" | "completed", i: number) => ({
   startedAt: TIME(i),
   updatedAt: TIME(i),
   completedAt: status === "running" ? null : TIME(i),
+  recoveryAttempts: 0,
 });
 
 describe("the SQLite store's claim on its file", () => {

@@ -169,7 +169,8 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
     dirs.push(dir);
     const failed = await runCli(["run", "boom", dir]);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain("Error: The run failed: kaboom");
+    expect(failed.stderr).toContain('Error: The run failed: Step "explode" failed: kaboom');
+    expect(failed.stderr).toMatch(/at src\/boom\.ts:\d+:\d+/);
   });
 
   it("runs against a server with --url, answering from stdin", async () => {

@@ -191,7 +191,7 @@ describe("POST /handlers/:id/cancel", () => {
     await t.store.write({
       handlerId: "no-run",
       runId: "unused",
-      handler: { handlerId: "no-run", workflowName: "greet", runId: null, status: "running", error: null, result: null, startedAt: now, updatedAt: now, completedAt: null },
+      handler: { handlerId: "no-run", workflowName: "greet", runId: null, status: "running", error: null, result: null, startedAt: now, updatedAt: now, completedAt: null, recoveryAttempts: 0 },
     });
     const res = await t.api("POST", "/handlers/no-run/cancel");
     expect(res.statusCode).toBe(404);
@@ -207,7 +207,7 @@ describe("POST /handlers/:id/cancel", () => {
     await t.store.write({
       handlerId: "lost",
       runId: "lostRun001",
-      handler: { handlerId: "lost", workflowName: "confirm", runId: "lostRun001", status: "running", error: null, result: null, startedAt: now, updatedAt: now, completedAt: null },
+      handler: { handlerId: "lost", workflowName: "confirm", runId: "lostRun001", status: "running", error: null, result: null, startedAt: now, updatedAt: now, completedAt: null, recoveryAttempts: 0 },
     });
     const res = await t.api("POST", "/handlers/lost/cancel");
     expect(res.statusCode).toBe(404);

@@ -72,7 +72,7 @@ describe("GET /handlers", () => {
     const t = await createTestApp();
     await t.api("POST", "/workflows/failing/run", { body: {} });
     const [h] = json(await t.api("GET", "/handlers")).handlers;
-    expect(h).toMatchObject({ status: "failed", error: "Test error", result: null });
+    expect(h).toMatchObject({ status: "failed", error: 'Step "explode" failed: Test error', result: null });
   });
 
   it("combines status and workflow_name filters with AND", async () => {

@@ -76,7 +76,7 @@ describe("internal events and ordering", () => {
       internal("StepStateChanged", { name: "explode", step_state: "not_running", worker_id: "0", input_event_name: "StartEvent", output_event_name: null }),
     );
     expect(failed).toMatchObject({
-      value: { step_name: "explode", exception: { exception_type: "TypeError", exception_message: "Test error" }, attempts: 1 },
+      value: { step_name: "explode", exception: { exception_type: "TypeError", exception_message: 'Step "explode" failed: Test error' }, attempts: 1 },
       qualified_name: "workflows.events.WorkflowFailedEvent",
       type: "WorkflowFailedEvent",
       types: ["StopEvent"],

@@ -205,13 +205,13 @@ describe("POST /workflows/:name/run", () => {
     }
   });
 
-  it("returns 500 with the failed Handler when a step throws: error = the message, result null", async () => {
+  it("returns 500 with the failed Handler when a step throws: error names the step and gives the message, result null", async () => {
     const t = await createTestApp();
     const res = await t.api("POST", "/workflows/failing/run", { body: {} });
     expect(res.statusCode).toBe(500);
     const h = json(res);
     expectHandlerShape(h);
-    expect(h).toMatchObject({ workflow_name: "failing", status: "failed", error: "Test error", result: null });
+    expect(h).toMatchObject({ workflow_name: "failing", status: "failed", error: 'Step "explode" failed: Test error', result: null });
     expect(h.error).not.toContain("at ");
   });
 
@@ -341,7 +341,7 @@ describe("POST /workflows/:name/run-nowait", () => {
     const h = await waitForStatus(t, id, "failed");
     const res = await t.api("GET", `/handlers/${id}`);
     expect(res.statusCode).toBe(500);
-    expect(h).toMatchObject({ error: "Test error", result: null });
+    expect(h).toMatchObject({ error: 'Step "explode" failed: Test error', result: null });
   });
 });
 

@@ -249,7 +249,7 @@ describe("POST /events/:id errors", () => {
 });
 
 describe("POST /events/:id when the store fails", () => {
-  it("answers 500 SEND_EVENT_FAILED without the exception when the event cannot be recorded; the run completes once the store works", async () => {
+  it("answers 500 SEND_EVENT_FAILED without the exception when the event cannot be recorded, and ends the run failed with STORE_WRITE_FAILED (stored once the store works)", async () => {
     let broken = false;
     const t = await createTestApp({ store: createFaultyStore({ write: () => broken }) });
     const id = await waitingConfirm(t);
@@ -259,11 +259,13 @@ describe("POST /events/:id when the store fails", () => {
     expect(json(res)).toEqual({ detail: "Failed to send event", code: "SEND_EVENT_FAILED", hint: `See the server log for request ${res.headers["x-request-id"]}.` });
     expect(res.body).not.toContain("disk on fire");
     expect(t.lines.some((l) => l.includes(`"request_id":"${res.headers["x-request-id"]}"`) && l.includes("disk on fire"))).toBe(true);
+    // A run whose state could not be stored is over: it is never left running with an unrecorded event.
+    const failed = await waitForStatus(t, id, "failed");
+    expect(failed.error).toMatch(/^Could not persist the run: /);
     broken = false;
-    expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
-    expect((await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } })).body).toBe(SENT);
-    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
-    const types = sseEvents((await t.api("GET", `/events/${id}?after_sequence=-1&include_internal=true`)).body).map((e) => e.envelope.type);
-    expect(types.filter((x) => x === "StopEvent")).toHaveLength(1);
+    const stored = await waitFor(async () => ((await t.store.getHandler(id))?.status === "failed" ? true : null), "the ending to be stored");
+    expect(stored).toBe(true);
+    const last = sseEvents((await t.api("GET", `/events/${id}?after_sequence=-1`)).body).at(-1)!.envelope;
+    expect(last).toMatchObject({ type: "WorkflowFailedEvent", value: { exception: { code: "STORE_WRITE_FAILED" } } });
   });
 });

@@ -242,7 +242,7 @@ describe("parameter checks", () => {
     await t.store.write({
       handlerId: "no-run",
       runId: "unused",
-      handler: { handlerId: "no-run", workflowName: "greet", runId: null, status: "completed", error: null, result: null, startedAt: now, updatedAt: now, completedAt: now },
+      handler: { handlerId: "no-run", workflowName: "greet", runId: null, status: "completed", error: null, result: null, startedAt: now, updatedAt: now, completedAt: now, recoveryAttempts: 0 },
     });
     const res = await t.api("GET", "/events/no-run?after_sequence=-1");
     expect(res.statusCode).toBe(404);

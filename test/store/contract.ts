@@ -45,6 +45,19 @@ export function runStoreContract(name: string, make: () => Promise<StoreUnderTes
         expect(await store.getHandler("h1")).toEqual(record);
       });
 
+      it("keeps a handler's recovery-attempt count (0 for a new record) and rejects a count that is not a whole number", async () => {
+        await store.write({ handlerId: "r", runId: "run-r", handler: handler("r") });
+        expect((await store.getHandler("r"))?.recoveryAttempts).toBe(0);
+        await store.write({ handlerId: "r", runId: "run-r", handler: handler("r", { recoveryAttempts: 2 }) });
+        expect((await store.getHandler("r"))?.recoveryAttempts).toBe(2);
+        expect((await store.listHandlers())[0].recoveryAttempts).toBe(2);
+        await expect(store.write({ handlerId: "r", runId: "run-r", handler: handler("r", { recoveryAttempts: -1 }) })).rejects.toThrow(/recoveryAttempts/);
+      });
+
+      it("reports itself healthy while it can be written", () => {
+        expect(store.health()).toEqual({ ok: true });
+      });
+
       it("getHandler returns null for an unknown handler", async () => {
         expect(await store.getHandler("nope")).toBeNull();
       });

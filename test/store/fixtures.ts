@@ -18,6 +18,7 @@ export function handler(handlerId: string, overrides: Partial<HandlerRecord> = {
     startedAt,
     updatedAt: startedAt,
     completedAt: status === "running" ? null : startedAt,
+    recoveryAttempts: 0,
     ...overrides,
   };
 }

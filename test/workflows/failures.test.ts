@@ -33,7 +33,8 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
     }).run({});
     const error = await expectFailure(handler);
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    expect(error.message).toBe("boom");
+    // The message names the step: a handler's `error` says where the run failed, not only why.
+    expect(error.message).toBe('Step "generate" failed: boom');
     expect(error.stepName).toBe("generate");
     expect(error.attempts).toBe(1);
     expect(error.errorType).toBe("TypeError");
@@ -46,7 +47,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
     expect(failed.type).toBe(WorkflowFailedEvent);
     expect(failed.data).toEqual({
       step_name: "generate",
-      exception: { exception_type: "TypeError", exception_message: "boom" },
+      exception: { exception_type: "TypeError", exception_message: 'Step "generate" failed: boom' },
       attempts: 1,
       elapsed_seconds: expect.any(Number),
     });
@@ -60,7 +61,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
     const error = await expectFailure(handler);
     expect(error.errorType).toBe("QuotaError");
     const [failed] = await readAll(handler);
-    expect(failed.data).toMatchObject({ exception: { exception_type: "QuotaError", exception_message: "quota exceeded" } });
+    expect(failed.data).toMatchObject({ exception: { exception_type: "QuotaError", exception_message: 'Step "generate" failed: quota exceeded' } });
   });
 
   it("a thrown non-Error value, even one that cannot be turned into JSON", async () => {
@@ -80,7 +81,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
         throw "plain string";
       }).run({}),
     );
-    expect(error.message).toBe("plain string");
+    expect(error.message).toBe('Step "generate" failed: plain string');
     expect(error.errorType).toBe("string");
   });
 
@@ -95,7 +96,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
     ).run({});
     const error = await expectFailure(handler);
     expect(calls).toBe(3);
-    expect(error.message).toBe("attempt 3 failed");
+    expect(error.message).toBe('Step "generate" failed after 3 attempts: attempt 3 failed');
     expect(error.attempts).toBe(3);
     const [failed] = await readAll(handler);
     expect(failed.data).toMatchObject({ attempts: 3 });
@@ -135,7 +136,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
     const error = await expectFailure(handler);
     expect(error.attempts).toBe(2);
     expect(error.errorType).toBe("StepTimeoutError");
-    expect(error.message).toBe('Step "hang" timed out after 0.01s');
+    expect(error.message).toBe('Step "hang" timed out after 0.01s (attempt 2 of 2)');
   });
 
   it("a rejection after the run ended is ignored and never unhandled", async () => {
@@ -180,7 +181,7 @@ describe("step failures end the run as WorkflowFailedEvent and a typed rejection
       });
     const handler = wf.run({});
     const error = await expectFailure(handler);
-    expect(error.message).toBe("first failure");
+    expect(error.message).toBe('Step "start" failed: first failure');
     release.resolve();
     await waitFor(() => tried, "the other step to finish");
     await settleEventLoop();

@@ -5,7 +5,7 @@ import { ApiError, errorBody, fromRuntimeError } from "../errors.ts";
 
 function send(reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.headers) reply.headers(error.headers);
-  return reply.code(error.status).type("application/json").send(errorBody(error.message, error.code, error.hint));
+  return reply.code(error.status).type("application/json").send(errorBody(error.message, error.code, error.hint, error.fields));
 }
 
 /**

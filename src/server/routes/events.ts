@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isInternalEnvelope } from "../../runtime/envelope.ts";
-import { lastEventIsStop } from "../../runtime/follow.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
@@ -35,11 +34,11 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
     if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
     if (!rec.runId) throw new ApiError("HANDLER_HAS_NO_RUN");
     const sse = queryBool(query.sse, true);
-    const last = await runtime.store.lastSequence(rec.runId);
+    const last = await runtime.lastSequence(rec.runId);
     let cursor = after === "now" ? last : Number(after);
     const header = req.headers["last-event-id"];
     if (sse && typeof header === "string" && /^[+-]?\d+$/.test(header.trim())) cursor = Number(header.trim());
-    const complete = rec.status !== "running" || (await lastEventIsStop(runtime.store, rec.runId));
+    const complete = rec.status !== "running" || (await runtime.endsWithStop(rec.runId));
     return { rec, runId: rec.runId, cursor, sse, empty: last <= cursor && complete };
   };
 

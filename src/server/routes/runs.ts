@@ -33,8 +33,17 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     }
     if (!wait) return handlerJson(record);
     const final = await ctx.runtime.waitForTerminal(record.handlerId);
-    if (!final) throw new ApiError("HANDLER_NOT_FOUND", undefined, "The handler was deleted while the run was in progress.");
-    return reply.code(final.status === "completed" ? 200 : 500).send(handlerJson(final));
+    if (final.kind === "deleted") throw new ApiError("HANDLER_NOT_FOUND", undefined, "The handler was deleted while the run was in progress.");
+    if (final.kind === "shutdown") {
+      throw new ApiError(
+        "SERVER_SHUTTING_DOWN",
+        `The server is shutting down; handler ${record.handlerId} keeps running and resumes when it starts again`,
+        `Read its result later with GET /handlers/${record.handlerId}, or follow GET /events/${record.handlerId}.`,
+        { "retry-after": "5" },
+        { handler_id: record.handlerId },
+      );
+    }
+    return reply.code(final.record.status === "completed" ? 200 : 500).send(handlerJson(final.record));
   };
   defineRoute(app, "/workflows/:name/run", { POST: handle(true) });
   defineRoute(app, "/workflows/:name/run-nowait", { POST: handle(false) });

@@ -15,8 +15,11 @@ export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog,
 
   defineRoute(app, "/health", {
     GET: async (_req, reply) => {
-      if (runtime.started) return { status: "healthy" };
-      return reply.code(503).send({ status: "unhealthy" });
+      if (!runtime.started) return reply.code(503).send({ status: "unhealthy" });
+      // A store that can no longer be written (its file deleted) makes the deployment unhealthy too.
+      const store = runtime.storeHealth();
+      if (!store.ok) return reply.code(503).send({ status: "unhealthy", code: store.error.code ?? "STORE_UNAVAILABLE", reason: store.error.message });
+      return { status: "healthy" };
     },
   });
 

@@ -1,0 +1,49 @@
+import type { Checkpoint, Workflow, WorkflowHandler } from "../workflows/index.ts";
+import type { HandlerRecord } from "../store/types.ts";
+
+/** A run driven by this process. */
+export interface ActiveRun {
+  handlerId: string;
+  runId: string;
+  workflowName: string;
+  workflow: Workflow<any>;
+  record: HandlerRecord;
+  handler: WorkflowHandler | null;
+  /** Its first commit (handler record, start event and checkpoint together) is stored. */
+  persisted: boolean;
+  /** Settled by the first commit: `startRun` answers only once the run is durable. */
+  created: { resolve(): void; reject(error: unknown): void } | null;
+  idleTimer: NodeJS.Timeout | null;
+  idle: boolean;
+  /** Idle with nothing timed pending (no wait or run timeout), as of the last commit: may leave memory. */
+  releasable: boolean;
+  /** Commits the store refused, and the last refusal (a send spanning one was not recorded). */
+  commitFailures: number;
+  lastCommitError: unknown;
+}
+
+export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean): ActiveRun {
+  return {
+    handlerId: record.handlerId,
+    runId: record.runId!,
+    workflowName: record.workflowName,
+    workflow,
+    record,
+    handler: null,
+    persisted,
+    created: null,
+    idleTimer: null,
+    idle: false,
+    releasable: false,
+    commitFailures: 0,
+    lastCommitError: null,
+  };
+}
+
+/**
+ * Whether a run idle at `checkpoint` may leave memory: nothing but an external event can move it on.
+ * A pending wait timeout or run timeout is a timer that must keep running, so such runs stay.
+ */
+export function isReleasable(workflow: Workflow<any>, checkpoint: Checkpoint): boolean {
+  return checkpoint.idle && workflow.timeout === null && checkpoint.waiters.every((w) => w.timeout === null);
+}

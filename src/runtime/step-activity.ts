@@ -1,0 +1,78 @@
+import { errorMessage, errorType, type RunObserver } from "../workflows/index.ts";
+import type { RuntimeLogger } from "./logger.ts";
+import { userFrame } from "./user-frame.ts";
+
+/** A step attempt executing now, for a stall report. */
+export interface RunningStep {
+  workflow: string;
+  handlerId: string;
+  runId: string;
+  step: string;
+  attempt: number;
+  /** Epoch ms when the attempt started. */
+  since: number;
+}
+
+export interface RunIdentity {
+  workflowName: string;
+  handlerId: string;
+  runId: string;
+}
+
+/**
+ * Tells what runs' steps do: every failed attempt is logged (warning while retries remain, error for the
+ * last) with the workflow, handler, step, attempt n of max, the message, the user's file:line and the
+ * stack; and the attempts executing now are kept for a stall watchdog (`running()`, `onStart`).
+ */
+export class StepActivity {
+  private readonly attempts = new Map<string, RunningStep>();
+  /** Bumped whenever an attempt starts or ends (a watchdog republishes the list only then). */
+  version = 0;
+  /** Called synchronously as each attempt starts (a watchdog records the latest one). */
+  onStart: ((step: RunningStep) => void) | null = null;
+
+  constructor(
+    private readonly logger: RuntimeLogger,
+    private readonly projectDir: string = process.cwd(),
+  ) {}
+
+  /** The observer for one run's handler. */
+  observerFor(run: RunIdentity): RunObserver {
+    const key = (invocation: string) => `${run.runId}/${invocation}`;
+    return {
+      stepStarted: (a) => {
+        const entry: RunningStep = { workflow: run.workflowName, handlerId: run.handlerId, runId: run.runId, step: a.step, attempt: a.attempt, since: Date.now() };
+        this.attempts.set(key(a.invocation), entry);
+        this.version++;
+        this.onStart?.(entry);
+      },
+      stepEnded: (a) => {
+        if (this.attempts.delete(key(a.invocation))) this.version++;
+      },
+      stepFailed: (f) => {
+        const location = userFrame(f.error, this.projectDir);
+        const fields = {
+          workflow: run.workflowName,
+          handler_id: run.handlerId,
+          run_id: run.runId,
+          step: f.step,
+          attempt: f.attempt,
+          max_attempts: f.maxAttempts,
+          error_type: errorType(f.error),
+          error: errorMessage(f.error),
+          location: location ?? undefined,
+          stack: f.error instanceof Error ? f.error.stack : undefined,
+        };
+        const where = location ? ` at ${location}` : "";
+        const head = `Step "${f.step}" of workflow "${run.workflowName}" (handler ${run.handlerId}) failed, attempt ${f.attempt} of ${f.maxAttempts}${where}: ${errorMessage(f.error)}`;
+        if (f.retryInSeconds === null) this.logger.error(`${head}. The run fails.`, fields);
+        else this.logger.warn(`${head}. Retrying${f.retryInSeconds > 0 ? ` in ${f.retryInSeconds} s` : ""}.`, fields);
+      },
+    };
+  }
+
+  /** Attempts executing now, oldest first. */
+  running(): RunningStep[] {
+    return [...this.attempts.values()];
+  }
+}

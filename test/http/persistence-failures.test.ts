@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.ts";
+import { openSqliteStore } from "../../src/store/index.ts";
+import { closeTestApps, createFaultyStore, createTestApp, json, sseEvents, waitFor } from "./helpers.ts";
+
+afterEach(closeTestApps);
+
+const temps: string[] = [];
+afterEach(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A workflow whose one step waits for `open()` before finishing. */
+function gated() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const started = { value: false };
+  const workflow = new Workflow({ name: "GatedFlow" }).step("wait_for_gate", { accepts: [StartEvent], returns: [StopEvent] }, async () => {
+    started.value = true;
+    await gate;
+    return StopEvent.create({ result: "through" });
+  });
+  return { workflow, open: () => open(), started };
+}
+
+const Big = Event.extend("Big", { total: z.any() });
+const bigint = new Workflow({ name: "BigFlow" })
+  .step("sum", { accepts: [StartEvent], returns: [Big] }, () => Big.create({ total: { value: 2n ** 70n } }))
+  .step("finish", { accepts: [Big], returns: [StopEvent] }, () => StopEvent.create({}));
+
+describe("acknowledged means durable", () => {
+  it("run-nowait answers only once the handler, its start event and a checkpoint of the same run are stored", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamactl-ack-"));
+    temps.push(dir);
+    const store = openSqliteStore(join(dir, "store.db"));
+    const flow = gated();
+    const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
+    const res = await t.api("POST", "/workflows/gated/run-nowait", { body: { start_event: {} } });
+    expect(res.statusCode).toBe(200);
+    const { handler_id, run_id } = json(res);
+    // Read with a connection of its own: what another process (a restart after kill -9) would find.
+    const db = new Database(join(dir, "store.db"), { readonly: true });
+    try {
+      const handler = db.prepare("SELECT status, run_id FROM handlers WHERE handler_id = ?").get(handler_id);
+      const checkpoint = db.prepare("SELECT run_id, data FROM checkpoints WHERE handler_id = ?").get(handler_id) as { run_id: string; data: string } | undefined;
+      expect(handler).toEqual({ status: "running", run_id });
+      expect(checkpoint?.run_id).toBe(run_id);
+      // The checkpoint holds the start event in flight: enough to run the step again after a crash.
+      expect(JSON.parse(checkpoint!.data).inflight).toMatchObject([{ step: "wait_for_gate", event: { type: "StartEvent" } }]);
+    } finally {
+      db.close();
+      flow.open();
+    }
+  });
+
+  it("a store that refuses the first write answers 500 PERSISTENCE_FAILED and leaves no handler behind", async () => {
+    const store = createFaultyStore({ write: () => true });
+    const t = await createTestApp({ store });
+    const res = await t.api("POST", "/workflows/answer-question/run-nowait", { body: { start_event: { question: "q" }, handler_id: "never" } });
+    expect(res.statusCode).toBe(500);
+    expect(json(res)).toMatchObject({ code: "PERSISTENCE_FAILED", detail: "Initial persistence failed" });
+    expect((await t.api("GET", "/handlers/never")).statusCode).toBe(404);
+  });
+});
+
+describe("no run is stranded", () => {
+  it("an event a step returns with a BigInt ends the run failed with EVENT_NOT_SERIALIZABLE, naming the step and the field", async () => {
+    const t = await createTestApp({ workflows: new Map([["big", bigint]]) });
+    const res = await t.api("POST", "/workflows/big/run", { body: { start_event: {} } });
+    expect(res.statusCode).toBe(500);
+    const handler = json(res);
+    expect(handler.status).toBe("failed");
+    expect(handler.error).toContain('Step "sum" returned Big');
+    expect(handler.error).toContain('"total.value" is a BigInt');
+    const events = sseEvents((await t.api("GET", `/events/${handler.handler_id}?after_sequence=-1`)).body);
+    expect(events.at(-1)?.envelope).toMatchObject({
+      type: "WorkflowFailedEvent",
+      value: { step_name: "sum", exception: { exception_type: "EventNotSerializableError", code: "EVENT_NOT_SERIALIZABLE" } },
+    });
+  });
+
+  it("a store that refuses a write mid-run ends it failed with STORE_WRITE_FAILED: the sync caller is answered, its stream ends, and the ending is stored once the store recovers", async () => {
+    let broken = false;
+    const store = createFaultyStore({ write: () => broken });
+    const flow = gated();
+    const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
+    const base = await t.listen();
+    const sync = fetch(`${base}/workflows/gated/run`, { method: "POST", body: JSON.stringify({ start_event: {}, handler_id: "doomed" }) });
+    await waitFor(() => flow.started.value, "the step to start");
+    const stream = fetch(`${base}/events/doomed?after_sequence=-1`).then((r) => r.text());
+    broken = true;
+    flow.open();
+    const res = await sync;
+    expect(res.status).toBe(500);
+    const handler: any = await res.json();
+    expect(handler).toMatchObject({ handler_id: "doomed", status: "failed", result: null });
+    expect(handler.error).toMatch(/^Could not persist the run: /);
+    const last = sseEvents(await stream).at(-1)?.envelope;
+    expect(last).toMatchObject({ type: "WorkflowFailedEvent", value: { exception: { code: "STORE_WRITE_FAILED" } } });
+    // Until the store takes the ending, the API still shows the run as it ended.
+    expect(json(await t.api("GET", "/handlers/doomed")).status).toBe("failed");
+    broken = false;
+    const stored = await waitFor(async () => {
+      const rec = await store.getHandler("doomed");
+      return rec?.status === "failed" ? rec : null;
+    }, "the failed ending to be stored");
+    expect(stored.error).toBe(handler.error);
+    const log = await store.readEvents(stored.runId!, -1);
+    expect(log.at(-1)?.envelope).toMatchObject({ type: "WorkflowFailedEvent", value: { exception: { code: "STORE_WRITE_FAILED" } } });
+  });
+
+  it("a SQLite store locked by another connection past its busy timeout fails the run instead of stranding it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamactl-busy-"));
+    temps.push(dir);
+    const file = join(dir, "store.db");
+    const store = openSqliteStore(file, { busyTimeoutMs: 50 });
+    const flow = gated();
+    const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
+    const base = await t.listen();
+    const sync = fetch(`${base}/workflows/gated/run`, { method: "POST", body: JSON.stringify({ start_event: {} }) });
+    await waitFor(() => flow.started.value, "the step to start");
+    const other = new Database(file);
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      flow.open();
+      const res = await sync;
+      expect(res.status).toBe(500);
+      const handler: any = await res.json();
+      expect(handler.status).toBe("failed");
+      expect(handler.error).toContain("is locked");
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+});
+
+describe("graceful stop", () => {
+  it("answers a sync run waiting for its end with 503 SERVER_SHUTTING_DOWN and its handler_id; the run stays running in the store", async () => {
+    const flow = gated();
+    const t = await createTestApp({ workflows: new Map([["gated", flow.workflow]]) });
+    const pending = t.api("POST", "/workflows/gated/run", { body: { start_event: {}, handler_id: "stays" } });
+    await waitFor(() => flow.started.value, "the step to start");
+    await t.runtime.stop();
+    const res = await pending;
+    expect(res.statusCode).toBe(503);
+    expect(res.headers["retry-after"]).toBe("5");
+    expect(json(res)).toMatchObject({ code: "SERVER_SHUTTING_DOWN", handler_id: "stays" });
+    expect((await t.store.getHandler("stays"))?.status).toBe("running");
+    flow.open();
+  });
+});
