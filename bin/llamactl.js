@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// The CLI is written in TypeScript and run through tsx's loader, the same loader that imports users'
-// workflow files, so there is no build step between a checkout and a working `llamactl`.
-import { register } from "tsx/esm/api";
+// The CLI, compiled to dist/ by `npm run build` (which `npm ci` runs in a checkout, through `prepare`).
+// Users' TypeScript workflow files are loaded by tsx's loader in the processes that import them.
+import { existsSync } from "node:fs";
 
-register();
-const { main } = await import("../src/cli/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+const main = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write("Error: llamactl is not built (dist/ is missing).\nHint: Run `npm run build` in the llamactl checkout.\n");
+  process.exit(1);
+}
+const { main: run } = await import(main.href);
+process.exitCode = await run(process.argv.slice(2));

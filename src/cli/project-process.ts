@@ -1,8 +1,8 @@
 import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { forkableEntry } from "../own-file.ts";
 import type { ResolvedConfig } from "../config/index.ts";
 
-const ENTRY = fileURLToPath(new URL("./project-task-entry.js", import.meta.url));
+const ENTRY = forkableEntry("./project-task-entry.js", import.meta.url);
 
 /** What a project process does: validate the workflows, or run one in-process. */
 export type ProjectTask =
@@ -16,7 +16,8 @@ export type ProjectTask =
  */
 export function runInProjectProcess(task: ProjectTask): Promise<number> {
   return new Promise((resolve) => {
-    const child = fork(ENTRY, [], {
+    const child = fork(ENTRY.file, [], {
+      execArgv: [...process.execArgv, ...ENTRY.execArgv],
       cwd: task.config.projectDir,
       env: { ...task.config.env, LLAMACTL_INVOKED_FROM: process.cwd(), FORCE_COLOR: process.stdout.isTTY && !process.env.NO_COLOR ? "1" : "0" },
       stdio: ["inherit", "inherit", "inherit", "ipc"],

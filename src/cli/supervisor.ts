@@ -1,13 +1,13 @@
 import { type ChildProcess, fork } from "node:child_process";
 import type { Server, Socket } from "node:net";
-import { fileURLToPath } from "node:url";
 import type { ResolvedConfig, ServeOptions } from "../config/index.ts";
 import type { Problem } from "./output.ts";
 import { printProblems } from "./output.ts";
+import { forkableEntry } from "../own-file.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { createUnavailableResponder } from "./unavailable.ts";
 
-const WORKER_ENTRY = fileURLToPath(new URL("./worker-entry.js", import.meta.url));
+const WORKER_ENTRY = forkableEntry("./worker-entry.js", import.meta.url);
 const SHUTDOWN_GRACE_MS = 5000;
 /** A connection waits this long for a worker that is starting, then gets 503. */
 const HOLD_MS = 15_000;
@@ -126,7 +126,8 @@ export class WorkerSupervisor {
 
   /** Start a worker and wait until it serves (possibly degraded, on a reload) or fails to load. */
   start(reload: { loadProblems?: Problem[]; afterCrash?: boolean } | null = null): Promise<StartResult> {
-    const child = fork(WORKER_ENTRY, [], {
+    const child = fork(WORKER_ENTRY.file, [], {
+      execArgv: [...process.execArgv, ...WORKER_ENTRY.execArgv],
       cwd: this.config.projectDir,
       env: this.config.env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -2,9 +2,10 @@ import Module, { createRequire, register as registerHooks } from "node:module";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { register as registerTypeScript } from "tsx/esm/api";
+import { siblingUrl } from "../own-file.ts";
 
 /** The running llamactl's public entry: what users' `import ... from "llamactl"` gets. */
-const ENGINE_URL = new URL("../index.ts", import.meta.url).href;
+const ENGINE_URL = siblingUrl("../index.ts", import.meta.url).href;
 const PACKAGE_JSON_URL = new URL("../../package.json", import.meta.url).href;
 const ENGINE_KEY = Symbol.for("llamactl.engine");
 

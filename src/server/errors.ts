@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   SERVER_SHUTTING_DOWN: { status: 503, detail: "The server is shutting down" },
   // Answered by the llamactl supervisor while the app server restarts after a crash.
   APP_SERVER_UNAVAILABLE: { status: 503, detail: "The app server is not running" },
+  // Only real inputs get in: what a client may send, how deep, and which handler ids.
+  EVENT_NOT_ACCEPTED: { status: 400, detail: "This event type cannot be sent to a run" },
+  BODY_TOO_DEEP: { status: 400, detail: "Request body nested too deeply" },
+  INVALID_HANDLER_ID: { status: 400, detail: "Invalid handler_id" },
   UI_NOT_CONFIGURED: { status: 404, detail: "No UI is configured for this deployment" },
   UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
   UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },

@@ -1,12 +1,17 @@
 import {
   EventValidationError,
   type EventType,
+  InputRequiredEvent,
+  isInternalType,
+  isStopType,
   qualifiedName,
+  StartEvent,
   type Workflow,
   type WorkflowEvent,
   workflowEventTypes,
 } from "../workflows/index.ts";
 import { ApiError } from "./errors.ts";
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from "./json-depth.ts";
 
 type JsonObject = Record<string, unknown>;
 
@@ -18,12 +23,32 @@ function jsonReason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What every handler id must look like (generated ones are 10 alphanumerics): safe in paths, logs and keys. */
+export const HANDLER_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function invalidHandlerId(id: string): ApiError {
+  const shown = id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}… (${id.length} characters)` : JSON.stringify(id);
+  return new ApiError(
+    "INVALID_HANDLER_ID",
+    `Invalid handler_id ${shown}: use 1 to 128 letters, digits, "_" or "-"`,
+    "Omit handler_id to get a generated one.",
+  );
+}
+
+/** Refuse JSON text nested deeper than MAX_JSON_DEPTH. */
+export function checkDepth(text: string): void {
+  if (exceedsJsonDepth(text)) {
+    throw new ApiError("BODY_TOO_DEEP", `Request body nested more than ${MAX_JSON_DEPTH} levels deep`, "Send flatter JSON: events and start events rarely need more than a few levels.");
+  }
+}
+
 /** Parse a request body as JSON whatever its Content-Type; empty means `{}`. */
 export function parseBody(raw: unknown, route: "run" | "events"): JsonObject {
   const prefix = route === "run" ? "Invalid JSON body: " : "Error processing request: ";
   let value: unknown = raw;
   if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) return {};
   if (typeof raw === "string" || Buffer.isBuffer(raw)) {
+    checkDepth(String(raw));
     try {
       value = JSON.parse(String(raw));
     } catch (error) {
@@ -48,11 +73,35 @@ export function isTruthy(value: unknown): boolean {
 /** The workflow's inbound registry: start, stop, accepted, returned, emitted, awaited, external types. */
 export class EventRegistry {
   readonly types: EventType<any>[];
+  /** What a client may send into a running run: a step accepts or awaits it (or it is declared external). */
+  private readonly sendable: Set<EventType<any>>;
   private readonly byName = new Map<string, EventType<any>>();
 
   constructor(private readonly workflow: Workflow<any>) {
     this.types = workflowEventTypes(workflow);
     for (const t of this.types) this.byName.set(t.name, t);
+    const { steps, externalTypes } = workflow.analyse();
+    const targets = [...steps.flatMap((s) => [...s.accepts, ...s.waitsFor]), ...externalTypes];
+    this.sendable = new Set(
+      this.types.filter(
+        (t) =>
+          !t.isSubtypeOf(StartEvent) &&
+          !isStopType(t) &&
+          !t.isSubtypeOf(InputRequiredEvent) &&
+          !isInternalType(t) &&
+          targets.some((target) => t.isSubtypeOf(target)),
+      ),
+    );
+  }
+
+  /** Whether a client may send `type` into a running run (never its start, stop, input-request or internal events). */
+  isSendable(type: EventType<any>): boolean {
+    return this.sendable.has(type);
+  }
+
+  /** The names of the sendable types, sorted. */
+  sendableNames(): string[] {
+    return [...this.sendable].map((t) => t.name).sort();
   }
 
   /** Exact name, else the one registered type that lists `name` among its ancestors. */
@@ -80,9 +129,16 @@ export class EventRegistry {
 const DESERIALIZE = "Failed to deserialize event. Must be a json object, or stringified json object";
 
 /** Parse an inbound event (http-api.md §5): string or object, `value`/`data`/`_data`, type resolution, validation. */
-export function parseEvent(registry: EventRegistry, raw: unknown, invalid: (detail: string) => ApiError): WorkflowEvent<any> {
+export function parseEvent(
+  registry: EventRegistry,
+  raw: unknown,
+  invalid: (detail: string) => ApiError,
+  /** Refuse a resolved type before its payload is validated (an error, or null to go on). */
+  refuse?: (type: EventType<any>) => ApiError | null,
+): WorkflowEvent<any> {
   let obj: unknown = raw;
   if (typeof raw === "string") {
+    checkDepth(raw);
     try {
       obj = JSON.parse(raw);
     } catch {
@@ -107,6 +163,8 @@ export function parseEvent(registry: EventRegistry, raw: unknown, invalid: (deta
   } else {
     throw invalid("Invalid client data. Must have a type or a qualified name");
   }
+  const refused = refuse?.(type);
+  if (refused) throw refused;
   try {
     return type.create(payload);
   } catch (error) {
@@ -124,6 +182,7 @@ export function resolveStartEvent(workflow: Workflow<any>, registry: EventRegist
   const startType = workflow.analyse().startType;
   let source: unknown = body.start_event ?? body.kwargs ?? {};
   if (typeof source === "string") {
+    checkDepth(source);
     try {
       source = JSON.parse(source);
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { Database } from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { HandlerRow } from "./records.ts";
 
 const HANDLER_COLUMNS = "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, recovery_attempts";
@@ -6,8 +6,26 @@ const AGE = "started_at, insertion";
 
 export type HandlerParams = HandlerRow & { insertion: number };
 
+type Stmt<P extends unknown[] | {} = unknown[], R = unknown> = Database.Statement<P, R>;
+
+/** Every statement the SQLite store runs (typed by hand: a declaration file cannot name better-sqlite3's inferred types). */
+export interface Statements {
+  upsertHandler: Stmt<[HandlerParams]>;
+  insertEvent: Stmt<[handlerId: string, runId: string, sequence: number, envelope: string]>;
+  upsertCheckpoint: Stmt<[handlerId: string, runId: string, data: string]>;
+  deleteHandler: Stmt<[handlerId: string]>;
+  getHandler: Stmt<[handlerId: string], HandlerRow>;
+  listHandlers: Stmt<[{ statuses: string | null; names: string | null }], HandlerRow>;
+  selectPrunable: Stmt<[keep: number], string>;
+  maxInsertion: Stmt<[], number>;
+  readEvents: Stmt<[runId: string, afterSequence: number, limit: number], [sequence: number, envelope: string]>;
+  lastSequence: Stmt<[runId: string], number>;
+  runsOfHandler: Stmt<[handlerId: string], string>;
+  loadCheckpoint: Stmt<[handlerId: string], { run_id: string; data: string }>;
+}
+
 /** Every statement the SQLite store runs, prepared once per connection. */
-export function prepareStatements(db: Database) {
+export function prepareStatements(db: Database.Database): Statements {
   return {
     upsertHandler: db.prepare<HandlerParams>(`
       INSERT INTO handlers (insertion, ${HANDLER_COLUMNS})
@@ -53,5 +71,3 @@ export function prepareStatements(db: Database) {
     ),
   };
 }
-
-export type Statements = ReturnType<typeof prepareStatements>;

@@ -177,10 +177,11 @@ describe("llamactl serve (real CLI)", () => {
       });
       expect(code).toBe(0);
       const loaded = await readFile(trace, "utf8");
-      expect(loaded).toContain("src/cli/main.ts");
+      expect(loaded).toContain("dist/cli/main.js");
       expect(loaded).not.toMatch(/node_modules\/fastify\//);
-      expect(loaded).not.toContain("src/server/");
-      expect(loaded).not.toContain("src/loader/");
+      expect(loaded).not.toContain("dist/server/");
+      expect(loaded).not.toContain("dist/loader/");
+      expect(loaded).not.toMatch(/node_modules\/tsx\//);
       expect(loaded).not.toContain("examples/");
     }
   });

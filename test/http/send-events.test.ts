@@ -269,3 +269,61 @@ describe("POST /events/:id when the store fails", () => {
     expect(last).toMatchObject({ type: "WorkflowFailedEvent", value: { exception: { code: "STORE_WRITE_FAILED" } } });
   });
 });
+
+describe("POST /events/:id takes in only what the workflow's steps accept or wait for", () => {
+  it.each([
+    ["a StopEvent (a forged result)", { type: "StopEvent", value: { result: "forged" } }, "StopEvent"],
+    ["the workflow's start event", { type: "ConfirmStart", value: { topic: "again" } }, "ConfirmStart"],
+    ["the built-in StartEvent", { type: "StartEvent", value: {} }, "ConfirmStart"],
+    ["its input-request event", { type: "ConfirmRequest", value: { prefix: "fake question" } }, "ConfirmRequest"],
+    ["an internal event", { type: "WorkflowIdleEvent", value: {} }, null],
+  ])("refuses %s with 400 EVENT_NOT_ACCEPTED listing what it accepts; the run keeps waiting", async (_label, event, named) => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const before = (await storedEvents(t, id)).length;
+    const res = await post(t, id, { event });
+    expect(res.statusCode, res.body).toBe(400);
+    const body = json(res);
+    if (named) {
+      expect(body).toMatchObject({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${named} cannot be sent to a running confirm run; it accepts ConfirmResponse` });
+    } else {
+      // Internal types are not even part of the workflow's registry.
+      expect(body.code).toBe("INVALID_EVENT");
+    }
+    expect(body.hint).toEqual(expect.any(String));
+    expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
+    expect((await storedEvents(t, id)).length).toBe(before);
+    expect((await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } })).body).toBe(SENT);
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
+  });
+});
+
+describe("JSON nested deeper than 100 levels", () => {
+  const deep = (n: number, open = "[", close = "]") => open.repeat(n) + close.repeat(n);
+  it.each([
+    ["POST /events", "/events/hitl"],
+    ["POST /run", "/workflows/confirm/run"],
+    ["POST /run-nowait", "/workflows/confirm/run-nowait"],
+  ])("%s refuses 100 000 nested arrays or objects with 400 BODY_TOO_DEEP, not a 500", async (_label, path) => {
+    const t = await createTestApp();
+    await waitingConfirm(t);
+    const objects = '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000);
+    const inner = path.startsWith("/events") ? { event: deep(5000) } : { start_event: deep(5000) }; // nested inside a JSON string
+    for (const body of [deep(100_000), objects, JSON.stringify(inner)]) {
+      const res = await t.api("POST", path, { body });
+      expect(res.statusCode).toBe(400);
+      expect(json(res)).toMatchObject({ code: "BODY_TOO_DEEP", detail: "Request body nested more than 100 levels deep" });
+    }
+  });
+
+  it("counts only real nesting: brackets inside strings are data, and exactly 100 levels pass the check", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const inString = { event: { type: "ConfirmResponse", value: { response: "[[[[{{{{".repeat(1000) + '\\"]]' } } };
+    expect((await post(t, id, inString)).body).toBe(SENT);
+    // {"event": …98 more levels…}: 100 in all, refused later as an invalid event, not as too deep.
+    const atLimit = `{"event":${deep(99)}}`;
+    expect(json(await post(t, "hitl", atLimit)).code).not.toBe("BODY_TOO_DEEP");
+    expect(json(await post(t, "hitl", `{"event":${deep(100)}}`)).code).toBe("BODY_TOO_DEEP");
+  });
+});

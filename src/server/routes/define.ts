@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from "fastify";
 import { ApiError } from "../errors.ts";
+import { HANDLER_ID, invalidHandlerId } from "../inbound.ts";
 
 type Method = "GET" | "POST";
 
@@ -36,10 +37,15 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
   });
 }
 
-/** The router matches `/handlers/` as `/handlers/:handler_id` with an empty id; that path is not a route. */
+/**
+ * The router matches `/handlers/` as `/handlers/:handler_id` with an empty id; that path is not a route.
+ * A handler id that no handler can have (`..`, NUL, 1 MiB) is refused before anything looks it up.
+ */
 async function rejectEmptyParams(req: FastifyRequest): Promise<void> {
   const params = req.params as Record<string, string> | undefined;
-  if (params && Object.values(params).some((v) => v === "")) throw new ApiError("ROUTE_NOT_FOUND");
+  if (!params) return;
+  if (Object.values(params).some((v) => v === "")) throw new ApiError("ROUTE_NOT_FOUND");
+  if (params.handler_id !== undefined && !HANDLER_ID.test(params.handler_id)) throw invalidHandlerId(params.handler_id);
 }
 
 /** A query boolean: true only when the value lower-cases to `true`. */

@@ -100,7 +100,17 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         throw new ApiError("WORKFLOW_NOT_FOUND", undefined, `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.`);
       }
       const invalid = (detail: string) => new ApiError("INVALID_EVENT", detail, "GET /workflows/{name}/events lists the event types this workflow accepts.");
-      const event = parseEvent(entry.registry, body.event, invalid);
+      // A client must not forge a run's outcome (a StopEvent with a result of its choosing), restart it,
+      // ask its own questions or fake the engine's bookkeeping: only what the steps take in gets in.
+      const event = parseEvent(entry.registry, body.event, invalid, (type) => {
+        if (entry.registry.isSendable(type)) return null;
+        const accepted = entry.registry.sendableNames();
+        return new ApiError(
+          "EVENT_NOT_ACCEPTED",
+          `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`,
+          "Send an event a step of this workflow accepts or waits for; GET /workflows/{name}/events lists the workflow's event types.",
+        );
+      });
       const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
       try {
         await runtime.deliver(rec, event, step);

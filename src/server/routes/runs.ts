@@ -3,7 +3,7 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
-import { isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
+import { HANDLER_ID, invalidHandlerId, isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
 import type { ApiContext } from "./context.ts";
 import { defineRoute } from "./define.ts";
 
@@ -17,9 +17,10 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       throw new ApiError("CONTEXT_API_DISABLED", undefined, "Omit \"context\"; to continue a previous run, reuse its handler_id.");
     }
     const handlerId = body.handler_id;
-    if (handlerId !== undefined && handlerId !== null && (typeof handlerId !== "string" || handlerId.includes("/"))) {
-      throw new ApiError("INVALID_REQUEST_BODY", "Error processing request body: handler_id must be a string without \"/\"", "Omit handler_id to get a generated one.");
+    if (handlerId !== undefined && handlerId !== null && typeof handlerId !== "string") {
+      throw new ApiError("INVALID_REQUEST_BODY", "Error processing request body: handler_id must be a string", "Omit handler_id to get a generated one.");
     }
+    if (typeof handlerId === "string" && handlerId !== "" && !HANDLER_ID.test(handlerId)) throw invalidHandlerId(handlerId);
     const start = resolveStartEvent(entry.workflow, entry.registry, body);
     let record: HandlerRecord;
     try {

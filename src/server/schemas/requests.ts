@@ -19,10 +19,10 @@ export const RunRequest = z
     start_event: StartEventInput.optional(),
     handler_id: z
       .string()
-      .regex(/^[^/]*$/)
+      .regex(/^([A-Za-z0-9_-]{1,128})?$/)
       .nullable()
       .optional()
-      .describe("Choose the handler id (no `/`); null or `\"\"` generates one. Reusing a finished handler's id continues from its state."),
+      .describe("Choose the handler id (1 to 128 of `A-Z a-z 0-9 _ -`); null or `\"\"` generates one. Reusing a finished handler's id continues from its state."),
     context: z.unknown().optional().describe("Not supported: serialized contexts are refused (400 `CONTEXT_API_DISABLED`) unless empty."),
     kwargs: z.record(z.string(), z.unknown()).optional().describe("Deprecated: the start event's fields when `start_event` is absent."),
   })
@@ -71,7 +71,7 @@ export const CancelQuery = z.object({
 });
 
 export const WorkflowNameParams = z.object({ name: z.string().describe("A configured workflow name (GET /workflows).") });
-export const HandlerIdParams = z.object({ handler_id: z.string().describe("The handler's id.") });
+export const HandlerIdParams = z.object({ handler_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).describe("The handler's id.") });
 
 /** Request-body components of the OpenAPI document, by name. */
 export const REQUEST_SCHEMAS = { RunRequest, SendEventRequest } as const;
