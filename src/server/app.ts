@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Runtime } from "../runtime/runtime.ts";
 import { WorkflowCatalog } from "./catalog.ts";
-import { ApiError, ERROR_CODES, errorBody } from "./errors.ts";
+import { ApiError, errorBody } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { registerAccessLog } from "./plugins/access-log.ts";
 import { registerCors, setCorsHeaders } from "./plugins/cors.ts";
@@ -17,6 +17,12 @@ import { registerUiRoutes, type UiServing } from "./routes/ui.ts";
 import { registerWorkflowRoutes } from "./routes/workflows.ts";
 
 export const BODY_LIMIT = 10 * 1024 * 1024;
+/**
+ * The router's limit on a path parameter. Handler ids are at most 128 characters, so this leaves room;
+ * a longer handler id still answers 400 INVALID_HANDLER_ID (routes/app-routes.ts). A configured
+ * workflow name longer than this raises it: every workflow stays reachable.
+ */
+const MAX_PARAM_LENGTH = 256;
 const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;|$)/;
 
 export interface AppDeps {
@@ -40,10 +46,19 @@ export interface AppConfig {
   readiness?: () => Readiness;
 }
 
-function answerMalformedUrl(req: FastifyRequest, reply: FastifyReply, cors: boolean): void {
+/**
+ * Answer what the router refuses before routing and hooks, in our error shape, with the request id and
+ * CORS headers the hooks would have set: a malformed URL (`/%`) is an unknown path; a path parameter over
+ * `maxParamLength` without a wildcard route to fall back on can only be a deployment name, never ours.
+ */
+function answerUnroutable(error: { code?: string }, req: FastifyRequest, reply: FastifyReply, config: AppConfig): void {
   reply.header("x-request-id", req.id);
-  if (cors) setCorsHeaders(req, reply);
-  reply.code(404).type("application/json").send(errorBody(ERROR_CODES.ROUTE_NOT_FOUND.detail, "ROUTE_NOT_FOUND"));
+  if (config.cors !== false) setCorsHeaders(req, reply);
+  const refused =
+    error.code === "FST_ERR_MAX_PARAM_LENGTH" && req.url.startsWith("/deployments/")
+      ? new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves /deployments/${config.deploymentName}.`)
+      : new ApiError("ROUTE_NOT_FOUND");
+  reply.code(refused.status).type("application/json").send(errorBody(refused.message, refused.code, refused.hint));
 }
 
 /**
@@ -62,12 +77,8 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: true,
-    // Client-chosen handler ids may be long (Fastify's default of 100 made such handlers unreachable);
-    // Node's 16 KiB header limit bounds the URL anyway.
-    routerOptions: { maxParamLength: 16 * 1024 },
-    // Malformed URLs (`/%`) are rejected before routing and hooks: answer them like any unknown path,
-    // in our error shape, with the request id and CORS headers the hooks would have set.
-    frameworkErrors: (_error, req, reply) => answerMalformedUrl(req, reply, config.cors !== false),
+    routerOptions: { maxParamLength: Math.max(MAX_PARAM_LENGTH, ...(runtime?.workflowNames() ?? []).map((name) => name.length)) },
+    frameworkErrors: (error, req, reply) => answerUnroutable(error, req, reply, config),
   });
   // Bodies are read as text whatever the Content-Type (clients disagree on it) and parsed by the routes,
   // which know the exact error each contract path expects. Never 415.

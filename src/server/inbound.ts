@@ -1,4 +1,5 @@
 import {
+  BUILTIN_EVENTS,
   EventValidationError,
   type EventType,
   InputRequiredEvent,
@@ -23,15 +24,18 @@ function jsonReason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** What every handler id must look like (generated ones are 10 alphanumerics): safe in paths, logs and keys. */
-export const HANDLER_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
-export function invalidHandlerId(id: string): ApiError {
+/**
+ * 400 INVALID_HANDLER_ID for an id outside `HANDLER_ID` (schemas/requests.ts), in a run body's `handler_id`
+ * or in a path. The id is shown escaped and cut to 40 characters: a 1 MiB id is not echoed back.
+ */
+export function invalidHandlerId(id: string, where: "body" | "path" = "body"): ApiError {
   const shown = id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}… (${id.length} characters)` : JSON.stringify(id);
   return new ApiError(
     "INVALID_HANDLER_ID",
     `Invalid handler_id ${shown}: use 1 to 128 letters, digits, "_" or "-"`,
-    "Omit handler_id to get a generated one.",
+    where === "body"
+      ? "Omit handler_id to get a generated one."
+      : "No handler can have this id; GET /handlers lists the handlers and their ids.",
   );
 }
 
@@ -104,6 +108,17 @@ export class EventRegistry {
     return [...this.sendable].map((t) => t.name).sort();
   }
 
+  /**
+   * A built-in a client may never send, by name, when the workflow does not register it (`StepStateChanged`,
+   * `WorkflowCancelledEvent`, `InputRequiredEvent`, …): so it is refused as such, not reported as unknown.
+   */
+  forbiddenBuiltin(name: string): EventType<any> | null {
+    const builtin = BUILTIN_EVENTS.find((t) => t.name === name);
+    if (!builtin) return null;
+    const forbidden = builtin.isSubtypeOf(StartEvent) || isStopType(builtin) || builtin.isSubtypeOf(InputRequiredEvent) || isInternalType(builtin);
+    return forbidden ? builtin : null;
+  }
+
   /** Exact name, else the one registered type that lists `name` among its ancestors. */
   resolveType(name: string): EventType<any> | null {
     const exact = this.byName.get(name);
@@ -154,14 +169,21 @@ export function parseEvent(
     payload = { ...(_data as JsonObject), ...explicit };
   }
   let type: EventType<any> | null;
+  let name: string;
   if (typeof obj.type === "string" && obj.type !== "") {
-    type = registry.resolveType(obj.type);
-    if (!type) throw invalid(`Invalid event type: ${obj.type}. Expected one of ${registry.expected()}`);
+    name = obj.type;
+    type = registry.resolveType(name);
   } else if (typeof obj.qualified_name === "string" && obj.qualified_name !== "") {
-    type = registry.resolveQualifiedName(obj.qualified_name);
-    if (!type) throw invalid(`Invalid event type: ${obj.qualified_name}. Expected one of ${registry.expected()}`);
+    name = obj.qualified_name;
+    type = registry.resolveQualifiedName(name);
   } else {
     throw invalid("Invalid client data. Must have a type or a qualified name");
+  }
+  if (!type) {
+    const builtin = refuse && registry.forbiddenBuiltin(name.slice(name.lastIndexOf(".") + 1));
+    const refused = builtin && refuse(builtin);
+    if (refused) throw refused;
+    throw invalid(`Invalid event type: ${name}. Expected one of ${registry.expected()}`);
   }
   const refused = refuse?.(type);
   if (refused) throw refused;

@@ -159,6 +159,7 @@ function genericPaths(base: string): Json {
         responses: {
           200: body("Completed.", ref("Handler")),
           202: body("Still running.", ref("Handler")),
+          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
           404: error("Handler not found."),
           500: body("Failed or cancelled: the body is still the Handler.", ref("Handler")),
         },
@@ -174,6 +175,7 @@ function genericPaths(base: string): Json {
         responses: {
           200: body("Completed.", ref("HandlerResult")),
           202: body("Still running.", ref("HandlerResult")),
+          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
           404: error("Handler not found."),
           500: body("Failed or cancelled.", ref("HandlerResult")),
         },
@@ -185,7 +187,11 @@ function genericPaths(base: string): Json {
         operationId: "cancelHandler",
         summary: "Cancel a running handler (and optionally delete it)",
         parameters: [...id, ...parameters("query", CancelQuery)],
-        responses: { 200: body("Cancelled or deleted.", ref("CancelResult")), 404: error("Handler not found, or not running (without purge).") },
+        responses: {
+          200: body("Cancelled or deleted.", ref("CancelResult")),
+          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
+          404: error("Handler not found, or not running (without purge)."),
+        },
       },
     },
     [`${base}/events/{handler_id}`]: {
@@ -208,7 +214,7 @@ function genericPaths(base: string): Json {
             },
           },
           204: { description: "Nothing after the cursor and the run is complete." },
-          400: error("Invalid after_sequence."),
+          400: error("Invalid after_sequence, or an invalid handler id (INVALID_HANDLER_ID)."),
           404: error("Handler not found, or it has no run."),
         },
       },
@@ -220,7 +226,7 @@ function genericPaths(base: string): Json {
         requestBody: { required: true, content: json(ref("SendEventRequest")) },
         responses: {
           200: body("Delivered.", ref("SendEventResult")),
-          400: error("Missing or invalid event."),
+          400: error("Missing or invalid event, a type the workflow does not take in (EVENT_NOT_ACCEPTED), JSON nested too deeply (BODY_TOO_DEEP), or an invalid handler id."),
           404: error("Handler not found, or its workflow is no longer configured."),
           409: error("Workflow already completed."),
           413: error("Request body too large."),
@@ -234,7 +240,7 @@ function genericPaths(base: string): Json {
 function runResponses(wait: boolean, handler: Json, failure: Json): Json {
   return {
     200: body(wait ? "Completed: the Handler with its result." : "Started: the running Handler.", handler),
-    400: error("Invalid body or start event."),
+    400: error("Invalid body, handler_id (INVALID_HANDLER_ID) or start event, or JSON nested too deeply (BODY_TOO_DEEP)."),
     404: error("Workflow not found."),
     409: error("A handler with this handler_id is already running."),
     413: error("Request body too large."),

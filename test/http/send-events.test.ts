@@ -273,10 +273,18 @@ describe("POST /events/:id when the store fails", () => {
 describe("POST /events/:id takes in only what the workflow's steps accept or wait for", () => {
   it.each([
     ["a StopEvent (a forged result)", { type: "StopEvent", value: { result: "forged" } }, "StopEvent"],
+    ["a StopEvent by qualified_name", { qualified_name: "workflows.events.StopEvent", value: { result: "forged" } }, "StopEvent"],
+    ["a built-in stop subtype", { type: "WorkflowCancelledEvent", value: {} }, "WorkflowCancelledEvent"],
+    ["a built-in stop subtype by qualified_name", { qualified_name: "workflows.events.WorkflowFailedEvent", value: {} }, "WorkflowFailedEvent"],
     ["the workflow's start event", { type: "ConfirmStart", value: { topic: "again" } }, "ConfirmStart"],
     ["the built-in StartEvent", { type: "StartEvent", value: {} }, "ConfirmStart"],
     ["its input-request event", { type: "ConfirmRequest", value: { prefix: "fake question" } }, "ConfirmRequest"],
-    ["an internal event", { type: "WorkflowIdleEvent", value: {} }, null],
+    ["the built-in InputRequiredEvent", { type: "InputRequiredEvent", value: { prefix: "fake question" } }, "ConfirmRequest"],
+    ["WorkflowIdleEvent", { type: "WorkflowIdleEvent", value: {} }, "WorkflowIdleEvent"],
+    // Refused for its type before its payload is validated (this one is missing every field).
+    ["StepStateChanged", { type: "StepStateChanged", value: {} }, "StepStateChanged"],
+    ["UnhandledEvent by qualified_name", { qualified_name: "workflows.events.UnhandledEvent", value: {} }, "UnhandledEvent"],
+    ["InternalDispatchEvent", { type: "InternalDispatchEvent", value: {} }, "InternalDispatchEvent"],
   ])("refuses %s with 400 EVENT_NOT_ACCEPTED listing what it accepts; the run keeps waiting", async (_label, event, named) => {
     const t = await createTestApp();
     const id = await waitingConfirm(t);
@@ -284,17 +292,65 @@ describe("POST /events/:id takes in only what the workflow's steps accept or wai
     const res = await post(t, id, { event });
     expect(res.statusCode, res.body).toBe(400);
     const body = json(res);
-    if (named) {
-      expect(body).toMatchObject({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${named} cannot be sent to a running confirm run; it accepts ConfirmResponse` });
-    } else {
-      // Internal types are not even part of the workflow's registry.
-      expect(body.code).toBe("INVALID_EVENT");
-    }
+    expect(body).toMatchObject({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${named} cannot be sent to a running confirm run; it accepts ConfirmResponse` });
     expect(body.hint).toEqual(expect.any(String));
     expect((await t.api("GET", `/handlers/${id}`)).statusCode).toBe(202);
     expect((await storedEvents(t, id)).length).toBe(before);
     expect((await post(t, id, { event: { type: "ConfirmResponse", value: { response: "yes" } } })).body).toBe(SENT);
     expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: approved");
+  });
+
+  it("does not let a forged StopEvent complete the run: it is still running, with no result, and ends with the real answer", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event: { type: "StopEvent", value: { result: "deploy: approved (forged)" } } });
+    expect(res.statusCode).toBe(400);
+    expect(json(res)).toEqual({
+      detail: "Event type StopEvent cannot be sent to a running confirm run; it accepts ConfirmResponse",
+      code: "EVENT_NOT_ACCEPTED",
+      hint: `Only the workflow's steps end a run; to stop this one, POST /handlers/${id}/cancel.`,
+    });
+    const handler = await t.api("GET", `/handlers/${id}`);
+    expect(handler.statusCode).toBe(202);
+    expect(json(handler)).toMatchObject({ status: "running", result: null, completed_at: null });
+    expect((await storedEvents(t, id)).some((e) => e.envelope.type === "StopEvent")).toBe(false);
+    expect((await post(t, id, { event: { type: "HumanResponseEvent", value: { response: "no" } } })).body).toBe(SENT);
+    expect((await waitForStatus(t, id, "completed")).result.value.result).toBe("deploy: rejected");
+  });
+
+  it("names a start event's way in: a new run", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    const res = await post(t, id, { event: { type: "ConfirmStart", value: { topic: "again" } } });
+    expect(json(res).hint).toBe("A start event starts a new run: POST /workflows/confirm/run-nowait.");
+  });
+
+  it("refuses a user StopEvent subtype and InputRequiredEvent subtype, and lists several accepted types sorted", async () => {
+    const t = await createTestApp();
+    const rev = await startRun(t, "review", {}, "rev");
+    await waitForEvent(t, rev, "WorkflowIdleEvent");
+    for (const type of ["MyStop", "AskUser", "MyStart"]) {
+      const res = await post(t, rev, { event: { type, value: {} } });
+      expect(res.statusCode, type).toBe(400);
+      expect(json(res)).toMatchObject({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${type} cannot be sent to a running review run; it accepts Answer` });
+    }
+    // Emitted only: written to the stream, never taken in. Ping is declared external, so it is accepted.
+    const chat = await startRun(t, "chat", {}, "talk");
+    await waitForEvent(t, chat, "WorkflowIdleEvent");
+    const echo = await post(t, chat, { event: { type: "Echo", value: { text: "x" } } });
+    expect(json(echo)).toMatchObject({ code: "EVENT_NOT_ACCEPTED", detail: "Event type Echo cannot be sent to a running chat run; it accepts Ping, Say" });
+    expect((await t.api("GET", `/handlers/${rev}`)).statusCode).toBe(202);
+    expect((await t.api("GET", `/handlers/${chat}`)).statusCode).toBe(202);
+  });
+
+  it("keeps INVALID_EVENT for built-ins that are merely not part of the workflow", async () => {
+    const t = await createTestApp();
+    const id = await startRun(t, "chat", {}, "talk");
+    await waitForEvent(t, id, "WorkflowIdleEvent");
+    for (const type of ["HumanResponseEvent", "Event"]) {
+      const res = await post(t, id, { event: { type, value: {} } });
+      expect(json(res)).toMatchObject({ code: "INVALID_EVENT", detail: `Invalid event type: ${type}. Expected one of ChatStart, Echo, Ping, Say, StopEvent` });
+    }
   });
 });
 
@@ -325,5 +381,36 @@ describe("JSON nested deeper than 100 levels", () => {
     const atLimit = `{"event":${deep(99)}}`;
     expect(json(await post(t, "hitl", atLimit)).code).not.toBe("BODY_TOO_DEEP");
     expect(json(await post(t, "hitl", `{"event":${deep(100)}}`)).code).toBe("BODY_TOO_DEEP");
+  });
+
+  it("runs a body exactly 100 levels deep and refuses 101, on a start event whose fields are kept (deep bodies used to answer 500)", async () => {
+    const t = await createTestApp();
+    // {"start_event":{"a": 98 nested arrays }}: 100 levels. FamilyFlow's start event is StartEvent, which keeps any field.
+    const body = (levels: number) => `{"start_event":{"a":${deep(levels - 2)}}}`;
+    const ok = await t.api("POST", "/workflows/family/run", { body: body(100) });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(json(ok).status).toBe("completed");
+    for (const route of ["run", "run-nowait"]) {
+      const res = await t.api("POST", `/workflows/family/${route}`, { body: body(101) });
+      expect(res.statusCode).toBe(400);
+      expect(json(res)).toEqual({
+        detail: "Request body nested more than 100 levels deep",
+        code: "BODY_TOO_DEEP",
+        hint: "Send flatter JSON: events and start events rarely need more than a few levels.",
+      });
+      // 100 000 levels inside the start event reached the store and failed there with a 500.
+      expect((await t.api("POST", `/workflows/family/${route}`, { body: body(100_000) })).statusCode).toBe(400);
+    }
+    expect(json(await t.api("GET", "/handlers?workflow_name=family")).handlers).toHaveLength(1);
+  });
+
+  it("ends a string at the quote after an escaped backslash, so nesting after it still counts", async () => {
+    const t = await createTestApp();
+    const id = await waitingConfirm(t);
+    // "a\\" is the string a\ : the quote after the escaped backslash closes it.
+    const hidden = `{"event":{"type":"ConfirmResponse","value":{"response":"a\\\\","x":${deep(98)}}}}`;
+    expect(json(await post(t, id, hidden)).code).toBe("BODY_TOO_DEEP");
+    const escapedQuote = `{"event":{"type":"ConfirmResponse","value":{"response":"\\"${"[".repeat(200)}"}}}`;
+    expect((await post(t, id, escapedQuote)).body).toBe(SENT);
   });
 });

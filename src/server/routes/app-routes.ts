@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../errors.ts";
+import { invalidHandlerId } from "../inbound.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -33,13 +34,35 @@ export function registerAppRoutes(app: FastifyInstance, options: AppRouteOptions
     }
   }
 
-  const otherDeployment = async (req: { params: unknown }) => {
+  const otherDeployment = async (req: { params: unknown; url: string }) => {
     const { deployment } = req.params as { deployment: string };
-    if (deployment === options.deploymentName || deployment === "") throw new ApiError("ROUTE_NOT_FOUND");
+    if (deployment === options.deploymentName) throw overlongHandlerId(req.url, base) ?? new ApiError("ROUTE_NOT_FOUND");
+    if (deployment === "") throw new ApiError("ROUTE_NOT_FOUND");
     throw new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves ${base}.`);
   };
   // Not OPTIONS: CORS answers it on every path.
   const methods = app.supportedMethods.filter((m) => m !== "OPTIONS");
   app.route({ method: methods, url: "/deployments/:deployment", handler: otherDeployment });
   app.route({ method: methods, url: "/deployments/:deployment/*", handler: otherDeployment });
+}
+
+const HANDLER_ROUTE = /^\/(?:handlers\/([^/]+)(?:\/cancel)?|results\/([^/]+)|events\/([^/]+))$/;
+
+/**
+ * A handler route (`/handlers/{id}`, `…/cancel`, `/results/{id}`, `/events/{id}`) of this deployment
+ * lands on the catch-all only when the router refused its id for exceeding `maxParamLength`: that id is
+ * invalid (400 INVALID_HANDLER_ID), not an unknown path.
+ */
+function overlongHandlerId(url: string, base: string): ApiError | null {
+  const path = url.split("?", 1)[0];
+  const match = path.startsWith(`${base}/`) ? HANDLER_ROUTE.exec(path.slice(base.length)) : null;
+  const raw = match?.[1] ?? match?.[2] ?? match?.[3];
+  if (raw === undefined) return null;
+  let id = raw;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    // Shown as sent: the router accepted the URL, so this is only a stray `%`.
+  }
+  return invalidHandlerId(id, "path");
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from "fastify";
 import { ApiError } from "../errors.ts";
-import { HANDLER_ID, invalidHandlerId } from "../inbound.ts";
+import { invalidHandlerId } from "../inbound.ts";
+import { HANDLER_ID } from "../schemas/requests.ts";
 
 type Method = "GET" | "POST";
 
@@ -21,16 +22,16 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
     const handler = spec[method];
     if (!handler) continue;
     served.push(method);
-    app.route({ method, url, handler, onRequest: rejectEmptyParams, exposeHeadRoute: method === "GET" && !spec.HEAD });
+    app.route({ method, url, handler, onRequest: checkParams, exposeHeadRoute: method === "GET" && !spec.HEAD });
   }
-  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD, onRequest: rejectEmptyParams });
+  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD, onRequest: checkParams });
   const allow = [...served, ...(spec.GET ? ["HEAD"] : []), "OPTIONS"].sort().join(", ");
   // Every method Fastify routes (TRACE and QUERY included) except OPTIONS, which CORS preflights answer.
   const others = app.supportedMethods.filter((m) => m !== "OPTIONS" && !served.includes(m) && !(m === "HEAD" && spec.GET));
   app.route({
     method: others as never,
     url,
-    onRequest: rejectEmptyParams,
+    onRequest: checkParams,
     handler: async (_req: FastifyRequest, _reply: FastifyReply) => {
       throw new ApiError("METHOD_NOT_ALLOWED", undefined, `This path serves ${allow}.`, { allow });
     },
@@ -41,11 +42,11 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
  * The router matches `/handlers/` as `/handlers/:handler_id` with an empty id; that path is not a route.
  * A handler id that no handler can have (`..`, NUL, 1 MiB) is refused before anything looks it up.
  */
-async function rejectEmptyParams(req: FastifyRequest): Promise<void> {
+async function checkParams(req: FastifyRequest): Promise<void> {
   const params = req.params as Record<string, string> | undefined;
   if (!params) return;
   if (Object.values(params).some((v) => v === "")) throw new ApiError("ROUTE_NOT_FOUND");
-  if (params.handler_id !== undefined && !HANDLER_ID.test(params.handler_id)) throw invalidHandlerId(params.handler_id);
+  if (params.handler_id !== undefined && !HANDLER_ID.test(params.handler_id)) throw invalidHandlerId(params.handler_id, "path");
 }
 
 /** A query boolean: true only when the value lower-cases to `true`. */

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isInternalEnvelope } from "../../runtime/envelope.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
+import { type EventType, isStopType, StartEvent } from "../../workflows/index.ts";
 import { ApiError } from "../errors.ts";
 import { isTruthy, parseBody, parseEvent } from "../inbound.ts";
 import { EventStreamWriter } from "../sse.ts";
@@ -108,7 +109,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         return new ApiError(
           "EVENT_NOT_ACCEPTED",
           `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`,
-          "Send an event a step of this workflow accepts or waits for; GET /workflows/{name}/events lists the workflow's event types.",
+          notAcceptedHint(type, rec),
         );
       });
       const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
@@ -123,4 +124,11 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
       return { status: "sent" };
     },
   });
+}
+
+/** What to do instead of sending a refused type. */
+function notAcceptedHint(type: EventType<any>, rec: HandlerRecord): string {
+  if (isStopType(type)) return `Only the workflow's steps end a run; to stop this one, POST /handlers/${rec.handlerId}/cancel.`;
+  if (type.isSubtypeOf(StartEvent)) return `A start event starts a new run: POST /workflows/${rec.workflowName}/run-nowait.`;
+  return `Send an event a step of this workflow accepts or waits for; GET /workflows/${rec.workflowName}/events lists their schemas.`;
 }

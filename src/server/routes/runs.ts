@@ -3,7 +3,8 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
-import { HANDLER_ID, invalidHandlerId, isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
+import { invalidHandlerId, isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
+import { HANDLER_ID } from "../schemas/requests.ts";
 import type { ApiContext } from "./context.ts";
 import { defineRoute } from "./define.ts";
 

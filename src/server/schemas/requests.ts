@@ -5,6 +5,13 @@
  */
 import { z } from "zod";
 
+const HANDLER_ID_SOURCE = "[A-Za-z0-9_-]{1,128}";
+/**
+ * What every handler id must look like, in a run body or a path: safe in URLs, logs and store keys.
+ * Generated ids are 10 alphanumerics; the reference server takes any string, we refuse the rest on purpose.
+ */
+export const HANDLER_ID = new RegExp(`^${HANDLER_ID_SOURCE}$`);
+
 const queryBool = (fallback: boolean, description: string) =>
   z.string().optional().meta({ default: String(fallback), description: `${description} True only when the value lower-cases to \`true\`.` });
 
@@ -19,7 +26,7 @@ export const RunRequest = z
     start_event: StartEventInput.optional(),
     handler_id: z
       .string()
-      .regex(/^([A-Za-z0-9_-]{1,128})?$/)
+      .regex(new RegExp(`^(?:${HANDLER_ID_SOURCE})?$`))
       .nullable()
       .optional()
       .describe("Choose the handler id (1 to 128 of `A-Z a-z 0-9 _ -`); null or `\"\"` generates one. Reusing a finished handler's id continues from its state."),
@@ -71,7 +78,7 @@ export const CancelQuery = z.object({
 });
 
 export const WorkflowNameParams = z.object({ name: z.string().describe("A configured workflow name (GET /workflows).") });
-export const HandlerIdParams = z.object({ handler_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).describe("The handler's id.") });
+export const HandlerIdParams = z.object({ handler_id: z.string().regex(HANDLER_ID).describe("The handler's id (1 to 128 of `A-Z a-z 0-9 _ -`).") });
 
 /** Request-body components of the OpenAPI document, by name. */
 export const REQUEST_SCHEMAS = { RunRequest, SendEventRequest } as const;
