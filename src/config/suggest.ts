@@ -1,8 +1,9 @@
 /**
- * The valid key the user probably meant: edit distance ≤ 2, or the same key once case, `_` and `-`
- * are ignored (so camelCase `envFiles` suggests `env_files`; camelCase is not an alias).
+ * The valid name the user probably meant — a configuration key, a workflow export: the same once case,
+ * `_` and `-` are ignored (camelCase `envFiles` suggests `env_files`, `qaWorkflow` → `qa_workflow`), else
+ * the closest within an edit distance of 2. The one did-you-mean of llamactl.
  */
-export function suggestKey(unknown: string, valid: readonly string[]): string | undefined {
+export function closestName(unknown: string, valid: readonly string[]): string | undefined {
   const folded = fold(unknown);
   const variant = valid.find((key) => fold(key) === folded);
   if (variant !== undefined) return variant;
@@ -23,7 +24,7 @@ function fold(key: string): string {
 }
 
 /** Levenshtein distance (insert, delete, substitute). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

@@ -5,7 +5,7 @@ import { describeValue, formatKeyPath } from "./key-path.ts";
 import type { FileFormat } from "./read-files.ts";
 import { isPlainObject } from "./read-files.ts";
 import { PYTHON_ONLY_KEYS, schemaAt, validKeysAt } from "./schema.ts";
-import { suggestKey } from "./suggest.ts";
+import { closestName } from "./suggest.ts";
 
 /** Where a value being validated came from, for `<file>: <key path>: <problem>` messages. */
 export interface ValueOrigin {
@@ -54,7 +54,7 @@ function issueProblems(schema: z.ZodType, data: unknown, issue: z.core.$ZodIssue
   if (issue.code === "unrecognized_keys") {
     const valid = validKeysAt(schema, issue.path);
     return issue.keys.map((key) => {
-      const suggestion = suggestKey(key, valid);
+      const suggestion = closestName(key, valid);
       const list = valid.join(", ");
       const detail = suggestion === undefined ? `valid keys: ${list}` : `did you mean "${suggestion}"? Valid keys: ${list}`;
       return problem(`${at([...issue.path, key])}: unknown key (${detail})`);

@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { isWorkflow, type Workflow } from "../workflows/index.ts";
-import { closestName } from "./did-you-mean.ts";
+import { closestName } from "../config/suggest.ts";
 import { displayPath } from "./display-path.ts";
 import type { ModuleNamespace } from "./engine.ts";
 import { WorkflowLoadError, WorkflowReferenceError } from "./errors.ts";

@@ -1,5 +1,5 @@
 import { qualifiedName, type WorkflowEvent } from "../workflows/index.ts";
-import type { EventEnvelope, HandlerRecord } from "../store/types.ts";
+import type { EventEnvelope } from "../store/types.ts";
 
 /** The wire envelope of an event published by a run of the workflow declared as `workflowName`. */
 export function toEnvelope(workflowName: string, event: WorkflowEvent<any>): EventEnvelope {
@@ -23,8 +23,4 @@ export function isInternalEnvelope(envelope: EventEnvelope): boolean {
 export function formatTimestamp(date: Date): string {
   // toISOString() is always `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0–9999): keep the milliseconds, pad to microseconds.
   return date.toISOString().slice(0, 23) + "000+00:00";
-}
-
-export function isTerminalStatus(status: HandlerRecord["status"]): boolean {
-  return status !== "running";
 }

@@ -5,10 +5,3 @@ export interface RuntimeLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
-
-export const silentLogger: RuntimeLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { EVENT_BRAND, makeEvent } from "./event-instance.ts";
 
 /** The JSON form of an event: what checkpoints store and what `EventType.fromJSON` reads back. */
 export interface EventJSON {
@@ -12,6 +11,36 @@ export interface WorkflowEvent<D = Record<string, unknown>> {
   readonly type: EventType<D>;
   readonly data: D;
   toJSON(): EventJSON;
+}
+
+/** Marks event instances across copies of the package (`isWorkflowEvent` checks it, not `instanceof`). */
+export const EVENT_BRAND = Symbol.for("llamactl.event");
+
+/** An event: frozen, methods on the prototype so that creating one allocates a single object. */
+class EventInstance<D> implements WorkflowEvent<D> {
+  // Private fields stay writable on a frozen object: the JSON form is built once, on first use, since
+  // every checkpoint lists the queued and buffered events again.
+  #json: EventJSON | undefined;
+
+  constructor(
+    readonly type: EventType<D>,
+    readonly data: D,
+  ) {
+    Object.freeze(this);
+  }
+
+  toJSON(): EventJSON {
+    return (this.#json ??= Object.freeze({ type: this.type.name, data: this.data as Record<string, unknown> }));
+  }
+}
+Object.defineProperty(EventInstance.prototype, EVENT_BRAND, { value: true });
+
+/**
+ * An instance of `type` holding `data` as given. Internal: `EventType.create` validates first; the engine
+ * calls this directly only for the internal events it builds from values it controls.
+ */
+export function makeEvent<D>(type: EventType<D>, data: D): WorkflowEvent<D> {
+  return new EventInstance(type, data);
 }
 
 /** Thrown when a payload does not match an event type's schema; `issues` name the failing paths. */
@@ -217,11 +246,6 @@ export const BUILTIN_EVENTS: readonly EventType<any>[] = [
   WorkflowTimedOutEvent,
 ];
 const BUILTIN_NAMES = new Set(BUILTIN_EVENTS.map((t) => t.name));
-
-export function isBuiltinEventName(name: string): boolean {
-  return BUILTIN_NAMES.has(name);
-}
-
 /** A stop-type event: `StopEvent` itself or any subtype (including the terminal built-ins). */
 export function isStopType(type: EventType<any>): boolean {
   return type.isSubtypeOf(StopEvent);

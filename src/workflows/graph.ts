@@ -7,7 +7,8 @@ import {
   isStopType,
   StopEvent,
 } from "./events.ts";
-import type { StepDefinition, Workflow } from "./workflow.ts";
+import type { StepDefinition } from "./analysis.ts";
+import type { Workflow } from "./workflow.ts";
 
 export type JsonSchema = Record<string, unknown>;
 

@@ -5,7 +5,7 @@ import type { CommitBatch } from "./commit-loop.ts";
 import type { RunObserver } from "./observer.ts";
 import type { TerminalOutcome } from "./outcomes.ts";
 import { RunMachine } from "./runner.ts";
-import type { Workflow, WorkflowAnalysis } from "./workflow.ts";
+import type { RunnableWorkflow, WorkflowAnalysis } from "./analysis.ts";
 
 export interface RunOptions {
   /** Run id; 10 random alphanumerics by default. */
@@ -79,13 +79,13 @@ export class WorkflowHandler implements PromiseLike<unknown> {
   private resolveDone!: (o: TerminalOutcome) => void;
 
   private constructor(
-    readonly workflow: Workflow<any>,
+    readonly workflow: RunnableWorkflow,
     private readonly options: RunOptions,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
-  static start(workflow: Workflow<any>, analysis: WorkflowAnalysis, start: WorkflowEvent<any>, options: RunOptions): WorkflowHandler {
+  static start(workflow: RunnableWorkflow, analysis: WorkflowAnalysis, start: WorkflowEvent<any>, options: RunOptions): WorkflowHandler {
     const handler = new WorkflowHandler(workflow, options);
     const state = options.initialState ?? (workflow.initialState() as Record<string, unknown>);
     handler.machine = handler.createMachine(analysis, options.runId ?? generateId(), state);
@@ -93,7 +93,7 @@ export class WorkflowHandler implements PromiseLike<unknown> {
     return handler;
   }
 
-  static resume(workflow: Workflow<any>, analysis: WorkflowAnalysis, checkpoint: Checkpoint, options: RunOptions): WorkflowHandler {
+  static resume(workflow: RunnableWorkflow, analysis: WorkflowAnalysis, checkpoint: Checkpoint, options: RunOptions): WorkflowHandler {
     assertResumable(checkpoint, workflow.name, analysis.fingerprint, analysis.structure);
     const handler = new WorkflowHandler(workflow, options);
     handler.machine = handler.createMachine(analysis, checkpoint.runId, checkpoint.state as Record<string, unknown>);

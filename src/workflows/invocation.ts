@@ -2,7 +2,7 @@ import type { JournalEntry } from "./checkpoint.ts";
 import { UndeclaredEventError } from "./errors.ts";
 import type { EventJSON, EventType, WorkflowEvent } from "./events.ts";
 import type { StepSlot } from "./step-queues.ts";
-import type { StepDefinition } from "./workflow.ts";
+import type { StepDefinition } from "./analysis.ts";
 
 /** One call of a step on one event, across its attempts (and across resumes: same id). */
 export interface Invocation {

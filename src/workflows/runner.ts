@@ -3,21 +3,22 @@ import { CHECKPOINT_VERSION } from "./checkpoint.ts";
 import { CollectBuffers } from "./collect-buffers.ts";
 import { CommitLoop, type CommitHost, type MachineHooks } from "./commit-loop.ts";
 import type { WaitOptions } from "./context.ts";
-import { errorMessage, errorType, EventNotSerializableError, StepTimeoutError, UndeclaredEventError, WaitForEventTimeoutError } from "./errors.ts";
-import { makeEvent } from "./event-instance.ts";
+import { errorMessage, errorType, EventNotSerializableError, StepTimeoutError, UndeclaredEventError } from "./errors.ts";
 import {
   type EventJSON,
   type EventType,
   InputRequiredEvent,
   isStopType,
   isWorkflowEvent,
+  makeEvent,
   qualifiedName,
   StepStateChanged,
   UnhandledEvent,
   WorkflowIdleEvent,
   type WorkflowEvent,
 } from "./events.ts";
-import { abortAttempt, declares, describeValue, type Invocation, meetsRequirements, undeclared, type Waiter } from "./invocation.ts";
+import { abortAttempt, declares, describeValue, type Invocation, undeclared } from "./invocation.ts";
+import { Waiters } from "./waiters.ts";
 import {
   cancelledOutcome,
   completedOutcome,
@@ -29,10 +30,9 @@ import {
 } from "./outcomes.ts";
 import { unserializableEvent, unserializableValue } from "./serializable.ts";
 import { createStepContext, type StepHost } from "./step-context.ts";
-import { runInStepScope, type StepScope } from "./step-scope.ts";
+import { Attempts } from "./attempts.ts";
 import { StepQueues, type StepSlot } from "./step-queues.ts";
-import type { WorkflowAnalysis } from "./workflow.ts";
-import { eventFromJSON } from "./workflow.ts";
+import { eventFromJSON, type WorkflowAnalysis } from "./analysis.ts";
 
 /**
  * The state machine of one run. Every mutation is synchronous; the commit loop then commits the
@@ -47,7 +47,8 @@ export class RunMachine implements StepHost, CommitHost {
   private readonly queues: StepQueues;
   private readonly loop: CommitLoop;
   private readonly inflight = new Map<string, Invocation>();
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waiters: Waiters;
+  private readonly attempts: Attempts;
   private readonly collectBuffers = new CollectBuffers();
   private readonly acceptsExternal: boolean;
   private state: Record<string, unknown>;
@@ -68,6 +69,38 @@ export class RunMachine implements StepHost, CommitHost {
     this.state = initialState;
     this.queues = new StepQueues(analysis.steps);
     this.loop = new CommitLoop(this, hooks);
+    this.attempts = new Attempts({
+      workflowName,
+      runId,
+      observer: hooks.observer,
+      isRunning: () => this.status === "running",
+      isCurrent: (inv, token) => this.isCurrent(inv, token),
+      context: (inv, token) => createStepContext(this, inv, token),
+      endWaits: (inv) => this.waiters.dropOf(inv),
+      succeeded: (inv, result) => {
+        this.finishInvocation(inv, result ? result.type.name : null);
+        if (result) this.route(result, null, inv);
+        this.flush();
+      },
+      failed: (inv, error) => {
+        this.finishInvocation(inv, null);
+        this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
+        this.flush();
+      },
+      failRun: (inv, error) => {
+        this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
+        this.flush();
+      },
+      afterCommit: (effect) => this.loop.afterCommit(effect),
+      flush: () => this.flush(),
+    });
+    this.waiters = new Waiters({
+      isRunning: () => this.status === "running",
+      invocation: (id) => this.inflight.get(id),
+      afterCommit: (effect) => this.loop.afterCommit(effect),
+      publish: (event) => this.loop.publish(event),
+      flush: () => this.flush(),
+    });
     this.acceptsExternal = analysis.externalTypes.some((e) => this.queues.accepts(e));
   }
 
@@ -91,11 +124,6 @@ export class RunMachine implements StepHost, CommitHost {
     this.idle = cp.idle;
     for (const [name, events] of Object.entries(cp.queues)) this.queues.restore(name, events.map((e) => this.decode(e)));
     for (const [key, events] of Object.entries(cp.collect)) this.collectBuffers.restore(key, events.map((e) => this.decode(e)));
-    for (const w of cp.waiters) {
-      const type = this.analysis.registry.get(w.type);
-      if (!type) throw new Error(`Checkpoint waits for unknown event type "${w.type}".`);
-      this.waiters.set(w.id, { ...w, type, resolve: null, reject: null, timer: null });
-    }
     this.armRunTimer();
     for (const rec of cp.inflight) {
       const slot = this.queues.slot(rec.step)!;
@@ -105,7 +133,7 @@ export class RunMachine implements StepHost, CommitHost {
       inv.collects = rec.collects ?? [];
       this.startInvocation(inv);
     }
-    for (const w of this.waiters.values()) this.armWaiterTimer(w);
+    this.waiters.restore(cp.waiters, (name) => this.analysis.registry.get(name));
     this.flush();
   }
 
@@ -135,7 +163,7 @@ export class RunMachine implements StepHost, CommitHost {
     this.clearTimers();
     for (const inv of this.inflight.values()) {
       abortAttempt(inv, new Error("Run detached from this process"));
-      this.observe("stepEnded", inv);
+      this.attempts.ended(inv);
     }
   }
 
@@ -162,12 +190,7 @@ export class RunMachine implements StepHost, CommitHost {
     const inputRequired = event.type.isSubtypeOf(InputRequiredEvent);
     // A question a step returns or sends is for whoever reads the stream (http-api §6).
     if (from && inputRequired) this.loop.publish(event);
-    for (const w of this.waiters.values()) {
-      if (targetStep !== null && this.inflight.get(w.invocation)?.step.name !== targetStep) continue;
-      if (!event.type.isSubtypeOf(w.type) || !meetsRequirements(event, w.requirements)) continue;
-      this.deliverToWaiter(w, event);
-      return;
-    }
+    if (this.waiters.deliver(event, targetStep)) return;
     let accepted = false;
     for (const index of this.queues.accepting(event.type)) {
       if (targetStep !== null && this.analysis.steps[index].name !== targetStep) continue;
@@ -197,18 +220,6 @@ export class RunMachine implements StepHost, CommitHost {
     }
   }
 
-  private deliverToWaiter(w: Waiter, event: WorkflowEvent<any>): void {
-    this.waiters.delete(w.id);
-    if (w.timer) clearTimeout(w.timer);
-    const inv = this.inflight.get(w.invocation);
-    if (inv) {
-      const entry = inv.journal.find((j) => j.kind === "wait" && j.waiterId === w.id);
-      if (entry && entry.kind === "wait") entry.delivered = event.toJSON();
-      inv.waiting = Math.max(0, inv.waiting - 1);
-    }
-    this.loop.afterCommit(() => w.resolve?.(event));
-  }
-
   // ---- invocations -------------------------------------------------------------------------------
 
   private createInvocation(slot: StepSlot, event: WorkflowEvent<any>, id: string, attempt: number, worker: number): Invocation {
@@ -235,125 +246,11 @@ export class RunMachine implements StepHost, CommitHost {
 
   private startInvocation(inv: Invocation): void {
     this.publishState(inv, "running", null);
-    if (this.deferStarts) this.loop.afterCommit(() => setImmediate(() => this.execute(inv)));
-    else this.loop.afterCommit(() => this.execute(inv));
-  }
-
-  private execute(inv: Invocation): void {
-    if (this.status !== "running" || this.inflight.get(inv.id) !== inv) return;
-    const token = ++inv.token;
-    inv.controller = null;
-    inv.abortReason = undefined;
-    const ctx = createStepContext(this, inv, token);
-    const { timeout } = inv.step;
-    if (timeout !== null) {
-      inv.timer = setTimeout(() => {
-        const err = new StepTimeoutError(inv.step.name, timeout);
-        abortAttempt(inv, err);
-        this.onAttemptSettled(inv, token, false, err);
-      }, timeout * 1000);
-    }
-    this.observe("stepStarted", inv);
-    // `then` turns synchronous throws into rejections; both outcomes are always handled, and a stale
-    // attempt's late outcome is ignored by its token. The scope follows every callback the step schedules.
-    runInStepScope(this.scopeOf(inv, token), () =>
-      Promise.resolve()
-        .then(() => inv.step.fn(inv.event, ctx))
-        .then(
-          (value) => this.onAttemptSettled(inv, token, true, value),
-          (error) => this.onAttemptSettled(inv, token, false, error),
-        ),
-    );
-  }
-
-  private scopeOf(inv: Invocation, token: number): StepScope {
-    return {
-      workflow: this.workflowName,
-      runId: this.runId,
-      step: inv.step.name,
-      attempt: inv.attempt,
-      fail: (error) => this.failStray(inv, token, error),
+    const execute = () => {
+      if (this.inflight.get(inv.id) === inv) this.attempts.execute(inv);
     };
-  }
-
-  /**
-   * An error escaped a step asynchronously (a timer or emitter callback it scheduled threw, or a promise
-   * it dropped rejected): it fails the attempt if that is still running — retries apply — and otherwise
-   * the whole run, since the step's effects can no longer be trusted.
-   */
-  private failStray(inv: Invocation, token: number, error: unknown): boolean {
-    if (this.status !== "running") return false;
-    if (this.isCurrent(inv, token)) {
-      abortAttempt(inv, error);
-      this.onAttemptSettled(inv, token, false, error);
-    } else {
-      this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
-      this.flush();
-    }
-    return true;
-  }
-
-  private observe(kind: "stepStarted" | "stepEnded", inv: Invocation): void {
-    const observer = this.hooks.observer?.[kind];
-    if (!observer) return;
-    try {
-      observer({ step: inv.step.name, invocation: inv.id, attempt: inv.attempt, maxAttempts: inv.step.retry.maxAttempts });
-    } catch {
-      // an observer must not break the run
-    }
-  }
-
-  private onAttemptSettled(inv: Invocation, token: number, ok: boolean, value: unknown): void {
-    if (!this.isCurrent(inv, token)) return;
-    this.observe("stepEnded", inv);
-    inv.token++;
-    if (inv.timer) clearTimeout(inv.timer);
-    inv.timer = null;
-    this.dropWaitersOf(inv);
-    if (!ok) return this.failStep(inv, value, !(value instanceof UndeclaredEventError || value instanceof EventNotSerializableError));
-    if (value !== undefined && value !== null && !isWorkflowEvent(value)) {
-      const message = `Step "${inv.step.name}" returned ${describeValue(value)}; return an event created with <EventType>.create(...), or nothing.`;
-      return this.failStep(inv, new UndeclaredEventError(message), false);
-    }
-    const result = (value ?? null) as WorkflowEvent<any> | null;
-    if (result && !declares(inv.step.returns, result.type)) return this.failStep(inv, undeclared(inv.step, "returned", result.type), false);
-    const unserializable = result && unserializableEvent(inv.step.name, "returned", result);
-    if (unserializable) return this.failStep(inv, unserializable, false);
-    this.finishInvocation(inv, result ? result.type.name : null);
-    if (result) this.route(result, null, inv);
-    this.flush();
-  }
-
-  private failStep(inv: Invocation, error: unknown, retriable: boolean): void {
-    const { retry } = inv.step;
-    const retrying = retriable && inv.attempt < retry.maxAttempts;
-    const delay = retrying ? retry.delay * Math.pow(retry.backoff, inv.attempt - 1) : 0;
-    const observer = this.hooks.observer?.stepFailed;
-    if (observer) {
-      try {
-        observer({ step: inv.step.name, invocation: inv.id, attempt: inv.attempt, maxAttempts: retry.maxAttempts, error, retryInSeconds: retrying ? delay : null });
-      } catch {
-        // an observer must not break the run
-      }
-    }
-    if (retrying) {
-      inv.attempt += 1;
-      // A retry is a fresh attempt: its effects are its own (collect results excepted, see Invocation).
-      inv.journal = [];
-      inv.replayLength = 0;
-      if (delay > 0) {
-        inv.timer = setTimeout(() => {
-          inv.timer = null;
-          this.execute(inv);
-        }, delay * 1000);
-      } else {
-        this.loop.afterCommit(() => this.execute(inv));
-      }
-    } else {
-      this.finishInvocation(inv, null);
-      this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
-    }
-    this.flush();
+    if (this.deferStarts) this.loop.afterCommit(() => setImmediate(execute));
+    else this.loop.afterCommit(execute);
   }
 
   private finishInvocation(inv: Invocation, outputName: string | null): void {
@@ -372,15 +269,6 @@ export class RunMachine implements StepHost, CommitHost {
         output_event_name: outputName,
       }),
     );
-  }
-
-  private dropWaitersOf(inv: Invocation): void {
-    for (const w of this.waiters.values()) {
-      if (w.invocation !== inv.id) continue;
-      if (w.timer) clearTimeout(w.timer);
-      this.waiters.delete(w.id);
-    }
-    inv.waiting = 0;
   }
 
   // ---- what a step's context calls (StepHost) -----------------------------------------------------
@@ -421,30 +309,12 @@ export class RunMachine implements StepHost, CommitHost {
     resolve: (ev: WorkflowEvent<any>) => void,
     reject: (err: Error) => void,
   ): void {
-    const w: Waiter = {
-      id: `${inv.id}.w${index}`,
-      invocation: inv.id,
-      type,
-      requirements: options.requirements ?? null,
-      timeout: options.timeout ?? null,
-      resolve,
-      reject,
-      timer: null,
-    };
-    inv.journal[index] = { kind: "wait", waiterId: w.id };
-    this.waiters.set(w.id, w);
-    inv.waiting++;
-    this.armWaiterTimer(w);
-    if (options.waiterEvent) this.loop.publish(options.waiterEvent);
+    this.waiters.register(inv, index, type, options, resolve, reject);
     this.flush();
   }
 
   reattachWaiter(inv: Invocation, waiterId: string, resolve: (ev: WorkflowEvent<any>) => void, reject: (err: Error) => void): boolean {
-    const w = this.waiters.get(waiterId);
-    if (!w || w.invocation !== inv.id) return false;
-    w.resolve = resolve;
-    w.reject = reject;
-    inv.waiting++;
+    if (!this.waiters.reattach(inv, waiterId, resolve, reject)) return false;
     this.flush();
     return true;
   }
@@ -455,24 +325,6 @@ export class RunMachine implements StepHost, CommitHost {
 
   decode(json: EventJSON): WorkflowEvent<any> {
     return eventFromJSON(this.analysis, json);
-  }
-
-  private armWaiterTimer(w: Waiter): void {
-    if (w.timeout === null) return;
-    const timeout = w.timeout;
-    w.timer = setTimeout(() => {
-      if (this.status !== "running" || this.waiters.get(w.id) !== w) return;
-      this.waiters.delete(w.id);
-      const inv = this.inflight.get(w.invocation);
-      if (inv) {
-        inv.waiting = Math.max(0, inv.waiting - 1);
-        const entry = inv.journal.find((j) => j.kind === "wait" && j.waiterId === w.id);
-        if (entry && entry.kind === "wait") entry.timedOut = true;
-      }
-      const err = new WaitForEventTimeoutError(inv?.step.name ?? "?", w.type.name, timeout);
-      this.loop.afterCommit(() => w.reject?.(err));
-      this.flush();
-    }, timeout * 1000);
   }
 
   // ---- termination and idleness ----------------------------------------------------------------------
@@ -487,12 +339,9 @@ export class RunMachine implements StepHost, CommitHost {
       const reason = outcome.failure ?? new Error("The workflow finished before this step did");
       for (const inv of this.inflight.values()) {
         abortAttempt(inv, reason);
-        this.observe("stepEnded", inv);
+        this.attempts.ended(inv);
       }
-      for (const w of this.waiters.values()) {
-        const reject = w.reject;
-        if (reject) this.loop.afterCommit(() => reject(reason));
-      }
+      this.waiters.rejectAll(reason);
     }
     this.loop.end(outcome);
   }
@@ -511,7 +360,7 @@ export class RunMachine implements StepHost, CommitHost {
     if (this.runTimer) clearTimeout(this.runTimer);
     this.runTimer = null;
     for (const inv of this.inflight.values()) if (inv.timer) clearTimeout(inv.timer);
-    for (const w of this.waiters.values()) if (w.timer) clearTimeout(w.timer);
+    this.waiters.clearTimers();
   }
 
   private computeIdle(): boolean {
@@ -569,13 +418,7 @@ export class RunMachine implements StepHost, CommitHost {
       state: structuredClone(this.state),
       queues: this.queues.snapshot(),
       inflight,
-      waiters: [...this.waiters.values()].map((w) => ({
-        id: w.id,
-        invocation: w.invocation,
-        type: w.type.name,
-        requirements: w.requirements,
-        timeout: w.timeout,
-      })),
+      waiters: this.waiters.snapshot(),
       collect: this.collectBuffers.snapshot(),
       nextInvocation: this.nextInvocation,
       idle: this.idle,

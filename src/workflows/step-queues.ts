@@ -1,5 +1,5 @@
 import type { EventJSON, EventType, WorkflowEvent } from "./events.ts";
-import type { StepDefinition } from "./workflow.ts";
+import type { StepDefinition } from "./analysis.ts";
 
 /** A step's runtime bookkeeping in one run: its queue and its workers. */
 export interface StepSlot {

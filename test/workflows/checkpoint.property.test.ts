@@ -12,7 +12,7 @@ import {
   type Checkpoint,
   type WorkflowEvent,
   type WorkflowHandler,
-} from "../../src/index.ts";
+} from "../../src/workflows/index.ts";
 import { runSegment, type Segment } from "./durability.ts";
 import { trackUnhandledRejections } from "./helpers.ts";
 

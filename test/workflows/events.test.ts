@@ -18,7 +18,7 @@ import {
   WorkflowFailedEvent,
   WorkflowIdleEvent,
   WorkflowTimedOutEvent,
-} from "../../src/index.ts";
+} from "../../src/workflows/index.ts";
 
 const Question = StartEvent.extend("QuestionEvent", { question: z.string() });
 const Progress = Event.extend("ProgressEvent", { pct: z.number().min(0).max(100) });

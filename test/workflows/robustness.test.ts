@@ -12,7 +12,7 @@ import {
   Workflow,
   WorkflowFailedError,
   WorkflowFailedEvent,
-} from "../../src/index.ts";
+} from "../../src/workflows/index.ts";
 import { deferred, outcome, readAll, trackUnhandledRejections } from "./helpers.ts";
 
 // Every test in this file also asserts, at the end, that no rejection escaped as unhandled.

@@ -11,7 +11,7 @@ import {
   WorkflowFailedError,
   WorkflowFailedEvent,
   WorkflowValidationError,
-} from "../../src/index.ts";
+} from "../../src/workflows/index.ts";
 import { outcome, readAll, trackUnhandledRejections } from "./helpers.ts";
 
 trackUnhandledRejections();
