@@ -1,14 +1,17 @@
-import type { Checkpoint, CommitBatch, Workflow, WorkflowEvent } from "../workflows/index.ts";
-import { errorMessage, generateId, WorkflowFailedEvent } from "../workflows/index.ts";
-import { StoreError, type EventEnvelope, type HandlerFilter, type HandlerRecord, type StoredCheckpoint, type StoredEvent, type WorkflowStore } from "../store/types.ts";
-import { type ActiveRun, createActiveRun, isReleasable } from "./active-run.ts";
-import { formatTimestamp, isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
-import { RunPersistenceError, RuntimeError } from "./errors.ts";
+import type { Checkpoint, Workflow, WorkflowEvent } from "../workflows/index.ts";
+import { generateId } from "../workflows/index.ts";
+import type { HandlerFilter, HandlerRecord, StoredEvent, StoreError, WorkflowStore } from "../store/types.ts";
+import { isReleasable } from "./active-run.ts";
+import { isStopEnvelope } from "./envelope.ts";
+import { RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
+import { IdleRelease } from "./idle-release.ts";
 import type { RuntimeLogger } from "./logger.ts";
-import { persistenceFailure } from "./persistence-failure.ts";
+import { Resumer } from "./resumer.ts";
 import { Retention } from "./retention.ts";
 import { RunBus } from "./run-bus.ts";
+import { type CommitDeps, createCommit } from "./run-commits.ts";
+import { RunTable, type TerminalWait } from "./run-table.ts";
 import { StepActivity } from "./step-activity.ts";
 import { UnpersistedEndings } from "./unpersisted.ts";
 
@@ -33,13 +36,6 @@ export interface RuntimeOptions {
   projectDir?: string;
 }
 
-/** How waiting for a handler's end turned out. */
-export type TerminalWait =
-  | { kind: "ended"; record: HandlerRecord }
-  | { kind: "deleted" }
-  /** The server is stopping; the run stays `running` and resumes at the next start. */
-  | { kind: "shutdown" };
-
 export const DEFAULT_MAX_RECOVERY_ATTEMPTS = 3;
 
 /**
@@ -51,25 +47,30 @@ export const DEFAULT_MAX_RECOVERY_ATTEMPTS = 3;
 export class Runtime {
   readonly bus = new RunBus();
   readonly activity: StepActivity;
-  private readonly active = new Map<string, ActiveRun>();
-  private readonly resuming = new Map<string, Promise<ActiveRun | null>>();
+  private readonly runs: RunTable;
   private readonly reserved = new Set<string>();
-  private readonly terminalWaiters = new Map<string, Set<(wait: TerminalWait) => void>>();
-  private readonly clock: () => Date;
-  private readonly idleTimeoutMs: number;
-  private readonly maxRecoveryAttempts: number;
   private readonly retention: Retention;
   private readonly unpersisted: UnpersistedEndings;
+  private readonly idle: IdleRelease;
+  private readonly commits: CommitDeps;
+  private readonly resumer: Resumer;
   private state: "new" | "started" | "stopped" = "new";
 
   constructor(private readonly options: RuntimeOptions) {
-    this.clock = options.clock ?? (() => new Date());
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.maxRecoveryAttempts = options.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS;
-    this.retention = new Retention(options.store, options.maxCompleted ?? 1000, options.logger);
-    this.unpersisted = new UnpersistedEndings(options.store, options.logger);
-    this.activity = new StepActivity(options.logger, options.projectDir);
-    options.store.onProblem((error) => options.logger.error(error.message, { code: error.code, hint: error.hint }));
+    const { store, logger } = options;
+    this.runs = new RunTable(options.clock ?? (() => new Date()));
+    this.retention = new Retention(store, options.maxCompleted ?? 1000, logger);
+    this.unpersisted = new UnpersistedEndings(store, logger);
+    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger);
+    this.activity = new StepActivity(logger, options.projectDir);
+    this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle };
+    this.resumer = new Resumer({
+      ...this.commits,
+      activity: this.activity,
+      workflow: (name) => this.workflow(name),
+      maxRecoveryAttempts: options.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS,
+    });
+    store.onProblem((error) => logger.error(error.message, { code: error.code, hint: error.hint }));
   }
 
   get store(): WorkflowStore {
@@ -102,10 +103,10 @@ export class Runtime {
         unconfigured.set(rec.workflowName, (unconfigured.get(rec.workflowName) ?? 0) + 1);
         continue;
       }
-      const checkpoint = await this.checkpointAtStart(rec, workflow);
-      if (checkpoint && this.idleTimeoutMs > 0 && isReleasable(workflow, checkpoint)) continue;
+      const checkpoint = await this.resumer.checkpointAtStart(rec, workflow);
+      if (checkpoint && this.idle.enabled && isReleasable(workflow, checkpoint)) continue;
       // A run that was only waiting ran none of its code when the previous server crashed.
-      await this.ensureActive(rec, this.options.afterCrash === true && checkpoint?.idle !== true);
+      await this.resumer.ensureActive(rec, this.options.afterCrash === true && checkpoint?.idle !== true);
     }
     for (const [name, count] of unconfigured) {
       const runs = count === 1 ? "1 run" : `${count} runs`;
@@ -125,25 +126,23 @@ export class Runtime {
     this.state = "stopped";
     this.unpersisted.stop();
     const resets: Promise<unknown>[] = [];
-    for (const run of this.active.values()) {
+    for (const run of this.runs.values()) {
       if (run.idleTimer) clearTimeout(run.idleTimer);
       run.handler?.detach();
       // Stopped on purpose, not by a crash: this resume does not count against the run.
-      if (run.persisted && (run.record.recoveryAttempts ?? 0) > 0) {
+      if (run.persisted && run.record.recoveryAttempts > 0) {
         resets.push(this.store.write({ handlerId: run.handlerId, runId: run.runId, handler: { ...run.record, recoveryAttempts: 0 } }).catch(() => {}));
       }
     }
-    this.active.clear();
-    for (const waiters of this.terminalWaiters.values()) for (const resolve of waiters) resolve({ kind: "shutdown" });
-    this.terminalWaiters.clear();
+    this.runs.clear();
+    this.runs.shutdown();
     this.bus.closeAll();
     await Promise.all(resets);
   }
 
   /** The configured workflow name and handler of a run driven here (for messages about it), or null. */
   describeRun(runId: string): { workflow: string; handlerId: string } | null {
-    for (const run of this.active.values()) if (run.runId === runId) return { workflow: run.workflowName, handlerId: run.handlerId };
-    return null;
+    return this.runs.describe(runId);
   }
 
   /** The store's state: not ok when it can no longer be written (its file was deleted, …). */
@@ -170,7 +169,7 @@ export class Runtime {
     const workflow = this.workflow(workflowName);
     if (!workflow) throw new RuntimeError("WORKFLOW_NOT_FOUND");
     const handlerId = requestedId ?? generateId();
-    if (this.reserved.has(handlerId) || this.active.has(handlerId)) throw alreadyRunning(handlerId);
+    if (this.reserved.has(handlerId) || this.runs.has(handlerId)) throw alreadyRunning(handlerId);
     this.reserved.add(handlerId);
     try {
       let initialState: Record<string, unknown> | undefined;
@@ -181,7 +180,7 @@ export class Runtime {
         initialState = (cp?.data as Checkpoint | undefined)?.state as Record<string, unknown> | undefined;
       }
       const runId = generateId();
-      const now = this.now();
+      const now = this.runs.now();
       const record: HandlerRecord = {
         handlerId,
         workflowName,
@@ -194,12 +193,12 @@ export class Runtime {
         completedAt: null,
         recoveryAttempts: 0,
       };
-      const run = this.track(record, workflow, false);
+      const run = this.runs.track(record, workflow, false);
       const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
       try {
-        run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: this.commitFor(run), observer: this.activity.observerFor(run) });
+        run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
       } catch (error) {
-        this.active.delete(handlerId);
+        this.runs.forget(run);
         throw new RuntimeError("RUN_START_FAILED", undefined, undefined, error);
       }
       try {
@@ -216,22 +215,18 @@ export class Runtime {
   /** Resolves once the handler ends, is deleted, or the server stops. */
   async waitForTerminal(handlerId: string): Promise<TerminalWait> {
     if (this.state === "stopped") return { kind: "shutdown" };
-    const pending = new Promise<TerminalWait>((resolve) => {
-      let set = this.terminalWaiters.get(handlerId);
-      if (!set) this.terminalWaiters.set(handlerId, (set = new Set()));
-      set.add(resolve);
-    });
+    const pending = this.runs.awaitEnd(handlerId);
     // A run driven here settles through its terminal commit; only otherwise can it have ended already.
-    if (!this.active.has(handlerId)) {
+    if (!this.runs.has(handlerId)) {
       const rec = await this.getHandler(handlerId);
-      if (!rec || rec.status !== "running") this.resolveTerminal(handlerId, rec);
+      if (!rec || rec.status !== "running") this.runs.ended(handlerId, rec);
     }
     return pending;
   }
 
   /** Deliver an event to a running handler (rebuilding it first if it was released). Resolves once it is stored. */
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
-    const run = await this.ensureActive(rec, false);
+    const run = await this.resumer.ensureActive(rec, false);
     // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
     if (!run?.handler || run.handler.status !== "running") throw new RuntimeError("WORKFLOW_ALREADY_COMPLETED");
     const failures = run.commitFailures;
@@ -246,11 +241,11 @@ export class Runtime {
     if (!rec) throw new RuntimeError("HANDLER_NOT_FOUND");
     const cancellable = rec.status === "running" && rec.runId !== null;
     if (cancellable) {
-      const run = this.workflow(rec.workflowName) ? await this.ensureActive(rec, false) : null;
+      const run = this.workflow(rec.workflowName) ? await this.resumer.ensureActive(rec, false) : null;
       if (run?.handler) {
         await run.handler.cancel();
       } else if ((await this.getHandler(handlerId))?.status === "running") {
-        await this.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });
+        await this.resumer.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });
       }
     }
     if (!purge) {
@@ -261,7 +256,7 @@ export class Runtime {
     }
     await this.store.deleteHandler(handlerId);
     if (rec.runId) this.bus.close(rec.runId);
-    this.resolveTerminal(handlerId, null);
+    this.runs.ended(handlerId, null);
     return "deleted";
   }
 
@@ -284,241 +279,6 @@ export class Runtime {
     return lastEventIsStop(this.store, runId, cursor);
   }
 
-  // ---- internals ---------------------------------------------------------------------------------
-
-  private now(): string {
-    return formatTimestamp(this.clock());
-  }
-
-  private track(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean): ActiveRun {
-    const run = createActiveRun(record, workflow, persisted);
-    this.active.set(record.handlerId, run);
-    return run;
-  }
-
-  private forget(run: ActiveRun): void {
-    if (run.idleTimer) clearTimeout(run.idleTimer);
-    run.idleTimer = null;
-    if (this.active.get(run.handlerId) === run) this.active.delete(run.handlerId);
-  }
-
-  private commitFor(run: ActiveRun): (batch: CommitBatch) => Promise<void> {
-    return async (batch) => {
-      // A run forgotten after a refused commit must not overwrite the checkpoint its successor resumes from.
-      if (this.active.get(run.handlerId) !== run) return;
-      const events = batch.events.map((e) => toEnvelope(run.workflow.name, e));
-      const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
-      const handler = this.recordAfter(run, batch, events, idle);
-      let stored: StoredEvent[];
-      try {
-        stored = await this.store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
-      } catch (error) {
-        const failure = persistenceFailure(error);
-        if (!run.persisted) {
-          // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
-          this.forget(run);
-          run.created?.reject(failure);
-          throw failure;
-        }
-        this.options.logger.error(`Could not persist run ${run.runId} of handler ${run.handlerId}: ${failure.message}`, { handler_id: run.handlerId, run_id: run.runId, code: failure.code });
-        if (!batch.terminal) {
-          // The engine ends the run failed with this code and commits that ending (it comes back here).
-          run.commitFailures++;
-          run.lastCommitError = failure;
-          throw failure;
-        }
-        stored = await this.storeEnding(run, handler!, events, failure);
-        if (this.active.get(run.handlerId) !== run) return;
-      }
-      if (!run.persisted) {
-        run.persisted = true;
-        run.created?.resolve();
-        run.created = null;
-      }
-      if (handler) run.record = handler;
-      run.idle = idle;
-      run.releasable = idle && isReleasable(run.workflow, batch.checkpoint);
-      if (batch.terminal) {
-        this.forget(run);
-        this.resolveTerminal(run.handlerId, handler!);
-        this.retention.noteTerminal();
-      } else {
-        this.updateIdleTimer(run);
-      }
-      this.bus.emit(run.runId, stored);
-    };
-  }
-
-  /** The handler record this commit writes, if it changes: first commit, ending, idleness, progress after a recovery. */
-  private recordAfter(run: ActiveRun, batch: CommitBatch, events: EventEnvelope[], idle: boolean): HandlerRecord | undefined {
-    const recovered = (run.record.recoveryAttempts ?? 0) > 0 && (batch.terminal !== null || idle || events.some(isProgress));
-    const base = recovered ? { ...run.record, recoveryAttempts: 0 } : run.record;
-    if (batch.terminal) {
-      const now = this.now();
-      const { status, error, stopEvent } = batch.terminal;
-      return { ...base, status, error, result: status === "completed" ? toEnvelope(run.workflow.name, stopEvent) : null, updatedAt: now, completedAt: now };
-    }
-    if (!run.persisted) return base;
-    if (idle !== run.idle || recovered) return { ...base, updatedAt: this.now() };
-    return undefined;
-  }
-
-  /**
-   * The store refused a run's ending. Without the checkpoint (a state with no JSON form) it may take it
-   * at once; otherwise the run ends failed for everyone here now and the ending is stored once the store
-   * recovers. A completed run whose result could not be stored is reported failed: its result is not durable.
-   */
-  private async storeEnding(run: ActiveRun, ending: HandlerRecord, events: EventEnvelope[], failure: RunPersistenceError): Promise<StoredEvent[]> {
-    if (failure.code === "EVENT_NOT_SERIALIZABLE") {
-      try {
-        return await this.store.write({ handlerId: run.handlerId, runId: run.runId, handler: ending, events });
-      } catch {
-        // the store itself fails too: keep the ending for later
-      }
-    }
-    let record = ending;
-    let final = events;
-    if (ending.status !== "failed") {
-      const message = `Could not persist the run: ${failure.message}`;
-      record = { ...ending, status: "failed", error: message, result: null };
-      const failed = WorkflowFailedEvent.create({
-        step_name: null,
-        exception: { exception_type: failure.name, exception_message: message, code: failure.code },
-        attempts: 0,
-        elapsed_seconds: 0,
-      });
-      final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(run.workflow.name, failed)];
-    }
-    const numbered = await this.unpersisted.add(record, final);
-    this.forget(run);
-    this.resolveTerminal(run.handlerId, record);
-    this.bus.emit(run.runId, numbered);
-    return numbered;
-  }
-
-  private updateIdleTimer(run: ActiveRun): void {
-    if (!run.releasable || this.idleTimeoutMs <= 0) {
-      if (run.idleTimer) clearTimeout(run.idleTimer);
-      run.idleTimer = null;
-      return;
-    }
-    if (run.idleTimer) return;
-    run.idleTimer = setTimeout(() => {
-      run.idleTimer = null;
-      if (this.active.get(run.handlerId) !== run || !run.releasable || !run.handler?.idle) return;
-      run.handler.detach();
-      this.active.delete(run.handlerId);
-      this.options.logger.debug(`Released idle run ${run.runId} of handler ${run.handlerId} from memory.`);
-    }, this.idleTimeoutMs);
-    run.idleTimer.unref();
-  }
-
-  /** At start: the checkpoint a run would resume from, when it belongs to this run and these steps (else null: resuming reports why). */
-  private async checkpointAtStart(rec: HandlerRecord, workflow: Workflow<any>): Promise<Checkpoint | null> {
-    let cp: StoredCheckpoint | null;
-    try {
-      cp = await this.store.loadCheckpoint(rec.handlerId);
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      return null;
-    }
-    const checkpoint = cp?.data as Checkpoint | undefined;
-    if (!cp || !checkpoint || cp.runId !== rec.runId || checkpoint.fingerprint !== workflow.analyse().fingerprint) return null;
-    return checkpoint;
-  }
-
-  /** The in-memory run of a running handler, rebuilt from its checkpoint when it was released. */
-  private ensureActive(rec: HandlerRecord, countsAsRecovery: boolean): Promise<ActiveRun | null> {
-    const current = this.active.get(rec.handlerId);
-    if (current) return Promise.resolve(current);
-    let pending = this.resuming.get(rec.handlerId);
-    if (!pending) {
-      pending = this.resume(rec, countsAsRecovery).finally(() => this.resuming.delete(rec.handlerId));
-      this.resuming.set(rec.handlerId, pending);
-    }
-    return pending;
-  }
-
-  private async resume(rec: HandlerRecord, countsAsRecovery: boolean): Promise<ActiveRun | null> {
-    const workflow = this.workflow(rec.workflowName);
-    if (!workflow) return null;
-    if (rec.runId === null) {
-      await this.markUnresumable(rec, "it has no run to resume");
-      return null;
-    }
-    let cp: StoredCheckpoint | null;
-    try {
-      cp = await this.store.loadCheckpoint(rec.handlerId);
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      await this.markUnresumable(rec, `its checkpoint could not be read (${errorMessage(error)})`);
-      return null;
-    }
-    if (!cp || cp.runId !== rec.runId) {
-      await this.markUnresumable(rec, "no checkpoint was saved for its run before the server stopped");
-      return null;
-    }
-    let record = rec;
-    if (countsAsRecovery) {
-      // Counted before any of its code runs again: if this resume crashes the server too, the next start knows.
-      const attempts = (rec.recoveryAttempts ?? 0) + 1;
-      if (attempts > this.maxRecoveryAttempts) {
-        const reason = `the app server crashed each of the last ${attempts - 1} times this run was executing (limit: --max-recovery-attempts ${this.maxRecoveryAttempts}); the llamactl log shows each crash`;
-        await this.markUnresumable(rec, reason, "MAX_RECOVERY_ATTEMPTS_EXCEEDED");
-        return null;
-      }
-      record = { ...rec, recoveryAttempts: attempts, updatedAt: this.now() };
-      await this.store.write({ handlerId: rec.handlerId, runId: rec.runId, handler: record });
-    }
-    const run = this.track(record, workflow, true);
-    try {
-      run.handler = workflow.resume(cp.data as Checkpoint, { keepHistory: false, commit: this.commitFor(run), observer: this.activity.observerFor(run) });
-    } catch (error) {
-      this.active.delete(rec.handlerId);
-      await this.markUnresumable(rec, errorMessage(error));
-      return null;
-    }
-    this.options.logger.debug(`Resumed run ${rec.runId} of handler ${rec.handlerId}${countsAsRecovery ? ` (recovery attempt ${record.recoveryAttempts} of ${this.maxRecoveryAttempts})` : ""}.`);
-    return run;
-  }
-
-  private async markUnresumable(rec: HandlerRecord, reason: string, code?: string): Promise<void> {
-    const subject = rec.runId === null ? `Handler ${rec.handlerId}` : `Run ${rec.runId}`;
-    const message = `${subject} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
-    const failed = WorkflowFailedEvent.create({
-      step_name: null,
-      exception: { exception_type: "ResumeError", exception_message: message, ...(code ? { code } : {}) },
-      attempts: 0,
-      elapsed_seconds: 0,
-    });
-    this.options.logger.warn(`Handler ${rec.handlerId} failed: ${message}`, { handler_id: rec.handlerId, code });
-    await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed));
-  }
-
-  /** End a run the engine is not driving: handler record first, then its stop-type event. */
-  private async finishWithoutEngine(rec: HandlerRecord, status: "failed" | "cancelled", error: string | null, stop: EventEnvelope): Promise<void> {
-    const now = this.now();
-    const handler: HandlerRecord = { ...rec, status, error, result: null, updatedAt: now, completedAt: now };
-    // A record without a run (written by hand, or by an older version) has no log to end.
-    const runId = rec.runId;
-    const stored = await this.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop] });
-    this.resolveTerminal(rec.handlerId, handler);
-    this.retention.noteTerminal();
-    if (runId !== null) this.bus.emit(runId, stored);
-  }
-
-  private resolveTerminal(handlerId: string, rec: HandlerRecord | null): void {
-    const set = this.terminalWaiters.get(handlerId);
-    if (!set) return;
-    this.terminalWaiters.delete(handlerId);
-    const wait: TerminalWait = rec ? { kind: "ended", record: rec } : { kind: "deleted" };
-    for (const resolve of set) resolve(wait);
-  }
-}
-
-/** A commit that moved the run on: a step finished, or something a reader sees was published. */
-function isProgress(envelope: EventEnvelope): boolean {
-  return !isInternalEnvelope(envelope) || (envelope.type === "StepStateChanged" && envelope.value.step_state === "not_running");
 }
 
 function alreadyRunning(handlerId: string): RuntimeError {
@@ -526,3 +286,4 @@ function alreadyRunning(handlerId: string): RuntimeError {
 }
 
 export { isStopEnvelope };
+export type { TerminalWait };

@@ -1,4 +1,4 @@
-import type { JournalEntry } from "./checkpoint.ts";
+import type { InvocationRecord, JournalEntry } from "./checkpoint.ts";
 import { UndeclaredEventError } from "./errors.ts";
 import type { EventJSON, EventType, WorkflowEvent } from "./events.ts";
 import type { StepSlot } from "./step-queues.ts";
@@ -46,6 +46,39 @@ export interface Waiter {
   resolve: ((ev: WorkflowEvent<any>) => void) | null;
   reject: ((err: Error) => void) | null;
   timer: NodeJS.Timeout | null;
+}
+
+/** A new invocation of `slot`'s step on `event` (attempt `attempt`, on worker `worker`). */
+export function newInvocation(slot: StepSlot, event: WorkflowEvent<any>, id: string, attempt: number, worker: number): Invocation {
+  return {
+    id,
+    step: slot.def,
+    slot,
+    event,
+    attempt,
+    journal: [],
+    replayLength: 0,
+    collects: [],
+    worker,
+    controller: null,
+    abortReason: undefined,
+    token: 0,
+    waiting: 0,
+    startedAt: Date.now(),
+    timer: null,
+  };
+}
+
+/** What a checkpoint keeps of an invocation in flight (copies: journals change as the run goes on). */
+export function invocationRecord(inv: Invocation): InvocationRecord {
+  return {
+    id: inv.id,
+    step: inv.step.name,
+    event: inv.event.toJSON(),
+    attempt: inv.attempt,
+    journal: structuredClone(inv.journal),
+    collects: structuredClone(inv.collects),
+  };
 }
 
 /** Abort the current attempt of `inv` (its `ctx.signal` fires now, or is aborted when first read). */

@@ -1,15 +1,14 @@
-import type { Checkpoint, InvocationRecord } from "./checkpoint.ts";
+import type { Checkpoint } from "./checkpoint.ts";
 import { CHECKPOINT_VERSION } from "./checkpoint.ts";
 import { CollectBuffers } from "./collect-buffers.ts";
 import { CommitLoop, type CommitHost, type MachineHooks } from "./commit-loop.ts";
 import type { WaitOptions } from "./context.ts";
-import { errorMessage, errorType, EventNotSerializableError, StepTimeoutError, UndeclaredEventError } from "./errors.ts";
+import { errorMessage, errorType } from "./errors.ts";
 import {
   type EventJSON,
   type EventType,
   InputRequiredEvent,
   isStopType,
-  isWorkflowEvent,
   makeEvent,
   qualifiedName,
   StepStateChanged,
@@ -17,7 +16,7 @@ import {
   WorkflowIdleEvent,
   type WorkflowEvent,
 } from "./events.ts";
-import { abortAttempt, declares, describeValue, type Invocation, undeclared } from "./invocation.ts";
+import { abortAttempt, type Invocation, invocationRecord, newInvocation } from "./invocation.ts";
 import { Waiters } from "./waiters.ts";
 import {
   cancelledOutcome,
@@ -64,7 +63,7 @@ export class RunMachine implements StepHost, CommitHost {
     private readonly stateSchema: { parse(v: unknown): unknown } | null,
     readonly runId: string,
     initialState: Record<string, unknown>,
-    private readonly hooks: MachineHooks,
+    hooks: MachineHooks,
   ) {
     this.state = initialState;
     this.queues = new StepQueues(analysis.steps);
@@ -223,23 +222,7 @@ export class RunMachine implements StepHost, CommitHost {
   // ---- invocations -------------------------------------------------------------------------------
 
   private createInvocation(slot: StepSlot, event: WorkflowEvent<any>, id: string, attempt: number, worker: number): Invocation {
-    const inv: Invocation = {
-      id,
-      step: slot.def,
-      slot,
-      event,
-      attempt,
-      journal: [],
-      replayLength: 0,
-      collects: [],
-      worker,
-      controller: null,
-      abortReason: undefined,
-      token: 0,
-      waiting: 0,
-      startedAt: Date.now(),
-      timer: null,
-    };
+    const inv = newInvocation(slot, event, id, attempt, worker);
     this.inflight.set(id, inv);
     return inv;
   }
@@ -401,14 +384,6 @@ export class RunMachine implements StepHost, CommitHost {
   }
 
   checkpoint(): Checkpoint {
-    const inflight: InvocationRecord[] = [...this.inflight.values()].map((inv) => ({
-      id: inv.id,
-      step: inv.step.name,
-      event: inv.event.toJSON(),
-      attempt: inv.attempt,
-      journal: structuredClone(inv.journal),
-      collects: structuredClone(inv.collects),
-    }));
     return {
       version: CHECKPOINT_VERSION,
       workflow: this.workflowName,
@@ -417,7 +392,7 @@ export class RunMachine implements StepHost, CommitHost {
       runId: this.runId,
       state: structuredClone(this.state),
       queues: this.queues.snapshot(),
-      inflight,
+      inflight: [...this.inflight.values()].map(invocationRecord),
       waiters: this.waiters.snapshot(),
       collect: this.collectBuffers.snapshot(),
       nextInvocation: this.nextInvocation,

@@ -1,0 +1,128 @@
+import { type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
+import type { EventEnvelope, HandlerRecord, StoredEvent, WorkflowStore } from "../store/types.ts";
+import { type ActiveRun, isReleasable } from "./active-run.ts";
+import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
+import type { RunPersistenceError } from "./errors.ts";
+import type { IdleRelease } from "./idle-release.ts";
+import type { RuntimeLogger } from "./logger.ts";
+import { persistenceFailure } from "./persistence-failure.ts";
+import type { Retention } from "./retention.ts";
+import type { RunBus } from "./run-bus.ts";
+import type { RunTable } from "./run-table.ts";
+import type { UnpersistedEndings } from "./unpersisted.ts";
+
+export interface CommitDeps {
+  store: WorkflowStore;
+  logger: RuntimeLogger;
+  runs: RunTable;
+  bus: RunBus;
+  retention: Retention;
+  unpersisted: UnpersistedEndings;
+  idle: IdleRelease;
+}
+
+/**
+ * The engine's commit hook for one run: every transition's events and checkpoint stored in one write
+ * (the handler record with them when it changes — the first commit, the ending, idleness), then told to
+ * followers. A refused write ends the run failed with a permanent code; a refused ending is kept and
+ * written again once the store recovers.
+ */
+export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBatch) => Promise<void> {
+  const { store, logger, runs, bus } = deps;
+  return async (batch) => {
+    // A run forgotten after a refused commit must not overwrite the checkpoint its successor resumes from.
+    if (!runs.isCurrent(run)) return;
+    const events = batch.events.map((e) => toEnvelope(run.workflow.name, e));
+    const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
+    const handler = recordAfter(runs, run, batch, events, idle);
+    let stored: StoredEvent[];
+    try {
+      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
+    } catch (error) {
+      const failure = persistenceFailure(error);
+      if (!run.persisted) {
+        // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
+        runs.forget(run);
+        run.created?.reject(failure);
+        throw failure;
+      }
+      logger.error(`Could not persist run ${run.runId} of handler ${run.handlerId}: ${failure.message}`, { handler_id: run.handlerId, run_id: run.runId, code: failure.code });
+      if (!batch.terminal) {
+        // The engine ends the run failed with this code and commits that ending (it comes back here).
+        run.commitFailures++;
+        run.lastCommitError = failure;
+        throw failure;
+      }
+      stored = await storeEnding(deps, run, handler!, events, failure);
+      if (!runs.isCurrent(run)) return;
+    }
+    if (!run.persisted) {
+      run.persisted = true;
+      run.created?.resolve();
+      run.created = null;
+    }
+    if (handler) run.record = handler;
+    run.idle = idle;
+    run.releasable = idle && isReleasable(run.workflow, batch.checkpoint);
+    if (batch.terminal) {
+      runs.forget(run);
+      runs.ended(run.handlerId, handler!);
+      deps.retention.noteTerminal();
+    } else {
+      deps.idle.update(run);
+    }
+    bus.emit(run.runId, stored);
+  };
+}
+
+/** The handler record a commit writes, if it changes: first commit, ending, idleness, progress after a recovery. */
+function recordAfter(runs: RunTable, run: ActiveRun, batch: CommitBatch, events: EventEnvelope[], idle: boolean): HandlerRecord | undefined {
+  const recovered = run.record.recoveryAttempts > 0 && (batch.terminal !== null || idle || events.some(isProgress));
+  const base = recovered ? { ...run.record, recoveryAttempts: 0 } : run.record;
+  if (batch.terminal) {
+    const now = runs.now();
+    const { status, error, stopEvent } = batch.terminal;
+    return { ...base, status, error, result: status === "completed" ? toEnvelope(run.workflow.name, stopEvent) : null, updatedAt: now, completedAt: now };
+  }
+  if (!run.persisted) return base;
+  if (idle !== run.idle || recovered) return { ...base, updatedAt: runs.now() };
+  return undefined;
+}
+
+/** A commit that moved the run on: a step finished, or something a reader sees was published. */
+function isProgress(envelope: EventEnvelope): boolean {
+  return !isInternalEnvelope(envelope) || (envelope.type === "StepStateChanged" && envelope.value.step_state === "not_running");
+}
+
+/**
+ * The store refused a run's ending. Without the checkpoint (a state with no JSON form) it may take it
+ * at once; otherwise the run ends failed for everyone here now and the ending is stored once the store
+ * recovers. A completed run whose result could not be stored is reported failed: its result is not durable.
+ */
+async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerRecord, events: EventEnvelope[], failure: RunPersistenceError): Promise<StoredEvent[]> {
+  if (failure.code === "EVENT_NOT_SERIALIZABLE") {
+    try {
+      return await deps.store.write({ handlerId: run.handlerId, runId: run.runId, handler: ending, events });
+    } catch {
+      // the store itself fails too: keep the ending for later
+    }
+  }
+  let record = ending;
+  let final = events;
+  if (ending.status !== "failed") {
+    const message = `Could not persist the run: ${failure.message}`;
+    record = { ...ending, status: "failed", error: message, result: null };
+    const failed = WorkflowFailedEvent.create({
+      step_name: null,
+      exception: { exception_type: failure.name, exception_message: message, code: failure.code },
+      attempts: 0,
+      elapsed_seconds: 0,
+    });
+    final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(run.workflow.name, failed)];
+  }
+  const numbered = await deps.unpersisted.add(record, final);
+  deps.runs.forget(run);
+  deps.runs.ended(run.handlerId, record);
+  deps.bus.emit(run.runId, numbered);
+  return numbered;
+}
