@@ -4,18 +4,16 @@
  */
 export class RuntimeError extends Error {
   override readonly name = "RuntimeError";
-  constructor(
-    readonly code: string,
-    message?: string,
-    readonly hint?: string,
-    override readonly cause?: unknown,
-  ) {
-    super(message ?? code);
-  }
+  readonly code: string;
+  readonly hint: string | undefined;
+  /** A message was given (else the code's default message applies). */
+  readonly hasMessage: boolean;
 
-  /** True when a message was given (else the code's default message applies). */
-  get hasMessage(): boolean {
-    return this.message !== this.code;
+  constructor(options: { code: string; message?: string; hint?: string; cause?: unknown }) {
+    super(options.message ?? options.code, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.hint = options.hint;
+    this.hasMessage = options.message !== undefined;
   }
 }
 

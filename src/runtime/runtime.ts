@@ -167,7 +167,7 @@ export class Runtime {
    */
   async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null): Promise<HandlerRecord> {
     const workflow = this.workflow(workflowName);
-    if (!workflow) throw new RuntimeError("WORKFLOW_NOT_FOUND");
+    if (!workflow) throw new RuntimeError({ code: "WORKFLOW_NOT_FOUND" });
     const handlerId = requestedId ?? generateId();
     if (this.reserved.has(handlerId) || this.runs.has(handlerId)) throw alreadyRunning(handlerId);
     this.reserved.add(handlerId);
@@ -199,12 +199,12 @@ export class Runtime {
         run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
       } catch (error) {
         this.runs.forget(run);
-        throw new RuntimeError("RUN_START_FAILED", undefined, undefined, error);
+        throw new RuntimeError({ code: "RUN_START_FAILED", cause: error });
       }
       try {
         await created;
       } catch (error) {
-        throw new RuntimeError("PERSISTENCE_FAILED", undefined, undefined, error);
+        throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error });
       }
       return record;
     } finally {
@@ -228,17 +228,17 @@ export class Runtime {
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
     const run = await this.resumer.ensureActive(rec, false);
     // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
-    if (!run?.handler || run.handler.status !== "running") throw new RuntimeError("WORKFLOW_ALREADY_COMPLETED");
+    if (!run?.handler || run.handler.status !== "running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
     const failures = run.commitFailures;
     await run.handler.sendEvent(event, { step: step ?? undefined });
     // The engine resolves a send after its commit even when the store refused it: the event is not recorded.
-    if (run.commitFailures !== failures) throw new RuntimeError("SEND_EVENT_FAILED", undefined, undefined, run.lastCommitError);
+    if (run.commitFailures !== failures) throw new RuntimeError({ code: "SEND_EVENT_FAILED", cause: run.lastCommitError });
   }
 
   /** Cancel a running handler; with `purge`, delete it (terminal ones too) with its events and checkpoint. */
   async cancel(handlerId: string, purge: boolean): Promise<"cancelled" | "deleted"> {
     const rec = await this.getHandler(handlerId);
-    if (!rec) throw new RuntimeError("HANDLER_NOT_FOUND");
+    if (!rec) throw new RuntimeError({ code: "HANDLER_NOT_FOUND" });
     const cancellable = rec.status === "running" && rec.runId !== null;
     if (cancellable) {
       const run = this.workflow(rec.workflowName) ? await this.resumer.ensureActive(rec, false) : null;
@@ -251,7 +251,7 @@ export class Runtime {
     if (!purge) {
       // Finished, without a run, or ended otherwise before the cancel took effect (completed meanwhile,
       // or failed because it could not be resumed): not a cancellation.
-      if (!cancellable || (await this.getHandler(handlerId))?.status !== "cancelled") throw new RuntimeError("HANDLER_NOT_RUNNING");
+      if (!cancellable || (await this.getHandler(handlerId))?.status !== "cancelled") throw new RuntimeError({ code: "HANDLER_NOT_RUNNING" });
       return "cancelled";
     }
     await this.store.deleteHandler(handlerId);
@@ -282,7 +282,7 @@ export class Runtime {
 }
 
 function alreadyRunning(handlerId: string): RuntimeError {
-  return new RuntimeError("HANDLER_ALREADY_RUNNING", `Handler '${handlerId}' is already running`);
+  return new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${handlerId}' is already running` });
 }
 
 export { isStopEnvelope };

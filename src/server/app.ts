@@ -56,8 +56,8 @@ function answerUnroutable(error: { code?: string }, req: FastifyRequest, reply: 
   if (config.cors !== false) setCorsHeaders(req, reply);
   const refused =
     error.code === "FST_ERR_MAX_PARAM_LENGTH" && req.url.startsWith("/deployments/")
-      ? new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves /deployments/${config.deploymentName}.`)
-      : new ApiError("ROUTE_NOT_FOUND");
+      ? new ApiError({ code: "DEPLOYMENT_NOT_FOUND", hint: `This server serves /deployments/${config.deploymentName}.` })
+      : new ApiError({ code: "ROUTE_NOT_FOUND" });
   reply.code(refused.status).type("application/json").send(errorBody(refused.message, refused.code, refused.hint));
 }
 
@@ -113,7 +113,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     async (api) => {
       if (!runtime) {
         api.all("/*", async () => {
-          throw new ApiError("WORKFLOWS_NOT_LOADED", undefined, config.loadError ?? "Fix the errors printed by llamactl; the server reloads on the next save.");
+          throw new ApiError({ code: "WORKFLOWS_NOT_LOADED", hint: config.loadError ?? "Fix the errors printed by llamactl; the server reloads on the next save." });
         });
         return;
       }

@@ -32,7 +32,7 @@ export class WorkflowCatalog {
   /** The entry, or 404 `Workflow not found` (or the `/events` wording). */
   require(name: string, detail = "Workflow not found"): CatalogEntry {
     const entry = this.entries.get(name);
-    if (!entry) throw new ApiError("WORKFLOW_NOT_FOUND", detail, "List the configured workflows with GET /workflows.");
+    if (!entry) throw new ApiError({ code: "WORKFLOW_NOT_FOUND", detail, hint: "List the configured workflows with GET /workflows." });
     return entry;
   }
 

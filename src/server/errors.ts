@@ -1,28 +1,32 @@
 import { RuntimeError } from "../runtime/errors.ts";
 
-/** Permanent error codes: code → HTTP status and default `detail`. Never rename or reuse a code. */
+/**
+ * Permanent error codes, each defined once: code → HTTP status, default `detail` and default `hint`.
+ * Never rename or reuse a code.
+ */
 export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { status: 404, detail: "Not Found" },
   METHOD_NOT_ALLOWED: { status: 405, detail: "Method Not Allowed" },
   DEPLOYMENT_NOT_FOUND: { status: 404, detail: "Deployment not found" },
-  WORKFLOW_NOT_FOUND: { status: 404, detail: "Workflow not found" },
-  HANDLER_NOT_FOUND: { status: 404, detail: "Handler not found" },
-  HANDLER_NOT_RUNNING: { status: 404, detail: "Handler not found" },
+  WORKFLOW_NOT_FOUND: { status: 404, detail: "Workflow not found", hint: "List the configured workflows with GET /workflows." },
+  HANDLER_NOT_FOUND: { status: 404, detail: "Handler not found", hint: "List handlers with GET /handlers." },
+  HANDLER_NOT_RUNNING: { status: 404, detail: "Handler not found", hint: "The handler has already finished; only running handlers can be cancelled (use ?purge=true to delete it)." },
   HANDLER_HAS_NO_RUN: { status: 404, detail: "Handler has no associated run" },
   HANDLER_ALREADY_RUNNING: { status: 409, detail: "Handler is already running" },
-  WORKFLOW_ALREADY_COMPLETED: { status: 409, detail: "Workflow already completed" },
-  INVALID_JSON_BODY: { status: 400, detail: "Invalid JSON body" },
+  WORKFLOW_ALREADY_COMPLETED: { status: 409, detail: "Workflow already completed", hint: "Events can only be sent to running handlers; start a new run." },
+  INVALID_JSON_BODY: { status: 400, detail: "Invalid JSON body", hint: "Send a JSON object as the request body." },
   INVALID_REQUEST_BODY: { status: 400, detail: "Error processing request body" },
   CONTEXT_API_DISABLED: {
     status: 400,
     detail: "Context API is disabled. Serialized contexts are not supported by this server.",
+    hint: 'Omit "context"; to continue a previous run, reuse its handler_id.',
   },
-  INVALID_START_EVENT: { status: 400, detail: "Validation error for 'start_event'" },
+  INVALID_START_EVENT: { status: 400, detail: "Validation error for 'start_event'", hint: "Send the start event's fields as an object under \"start_event\"; GET /workflows/{name}/schema lists them." },
   START_EVENT_TYPE_MISMATCH: { status: 400, detail: "Start event must be an instance of StartEvent" },
-  EVENT_DATA_REQUIRED: { status: 400, detail: "Event data is required" },
-  INVALID_EVENT: { status: 400, detail: "Failed to deserialize event" },
-  INVALID_AFTER_SEQUENCE: { status: 400, detail: "Invalid after_sequence" },
-  PAYLOAD_TOO_LARGE: { status: 413, detail: "Request body too large" },
+  EVENT_DATA_REQUIRED: { status: 400, detail: "Event data is required", hint: "Send {\"event\": {\"type\": \"<EventName>\", \"value\": {…}}}." },
+  INVALID_EVENT: { status: 400, detail: "Failed to deserialize event", hint: "GET /workflows/{name}/events lists the event types this workflow accepts." },
+  INVALID_AFTER_SEQUENCE: { status: 400, detail: "Invalid after_sequence", hint: "Use an integer sequence (-1 for everything) or \"now\"." },
+  PAYLOAD_TOO_LARGE: { status: 413, detail: "Request body too large", hint: "Request bodies are limited to 10 MiB." },
   PERSISTENCE_FAILED: { status: 500, detail: "Initial persistence failed" },
   RUN_START_FAILED: { status: 500, detail: "Error running workflow" },
   SEND_EVENT_FAILED: { status: 500, detail: "Failed to send event" },
@@ -36,49 +40,59 @@ export const ERROR_CODES = {
   APP_SERVER_UNAVAILABLE: { status: 503, detail: "The app server is not running" },
   // Only real inputs get in: what a client may send, how deep, and which handler ids.
   EVENT_NOT_ACCEPTED: { status: 400, detail: "This event type cannot be sent to a run" },
-  BODY_TOO_DEEP: { status: 400, detail: "Request body nested too deeply" },
+  BODY_TOO_DEEP: { status: 400, detail: "Request body nested too deeply", hint: "Send flatter JSON: events and start events rarely need more than a few levels." },
   INVALID_HANDLER_ID: { status: 400, detail: "Invalid handler_id" },
   UI_NOT_CONFIGURED: { status: 404, detail: "No UI is configured for this deployment" },
   UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
   UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },
   DEBUGGER_UNAVAILABLE: { status: 503, detail: "The workflow debugger is not installed" },
-} as const satisfies Record<string, { status: number; detail: string }>;
+} as const satisfies Record<string, { status: number; detail: string; hint?: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** An error a route throws; the error handler renders `{"detail","code","hint"?}` with the code's status. */
-export class ApiError extends Error {
-  override readonly name = "ApiError";
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    detail?: string,
-    readonly hint?: string,
-    readonly headers?: Record<string, string>,
-    /** More fields of the error body (e.g. the `handler_id` a caller should look up later). */
-    readonly fields?: Record<string, unknown>,
-  ) {
-    super(detail ?? ERROR_CODES[code].detail);
-    this.status = ERROR_CODES[code].status;
-  }
+export interface ApiErrorOptions {
+  code: ErrorCode;
+  /** Default: the code's `detail` (keep the reference wording where clients compare it). */
+  detail?: string;
+  /** Default: the code's `hint`, if it has one. */
+  hint?: string;
+  /** Default: the code's status. */
+  status?: number;
+  headers?: Record<string, string>;
+  /** More fields of the error body (e.g. the `handler_id` a caller should look up later). */
+  fields?: Record<string, unknown>;
+  cause?: unknown;
 }
 
-const HINTS: Partial<Record<ErrorCode, string>> = {
-  HANDLER_NOT_FOUND: "List handlers with GET /handlers.",
-  HANDLER_NOT_RUNNING: "The handler has already finished; only running handlers can be cancelled (use ?purge=true to delete it).",
-  WORKFLOW_NOT_FOUND: "List the configured workflows with GET /workflows.",
-  WORKFLOW_ALREADY_COMPLETED: "Events can only be sent to running handlers; start a new run.",
-  PAYLOAD_TOO_LARGE: "Request bodies are limited to 10 MiB.",
-};
+/**
+ * An error a route throws; the error handler renders `{"detail","code","hint"?}` with its status.
+ *
+ * @example
+ * throw new ApiError({ code: "HANDLER_NOT_FOUND" }); // 404, "Handler not found", the code's hint
+ */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly hint: string | undefined;
+  readonly headers: Record<string, string> | undefined;
+  readonly fields: Record<string, unknown> | undefined;
 
-export function defaultHint(code: ErrorCode): string | undefined {
-  return HINTS[code];
+  constructor(options: ApiErrorOptions) {
+    const entry: { status: number; detail: string; hint?: string } = ERROR_CODES[options.code];
+    super(options.detail ?? entry.detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.status = options.status ?? entry.status;
+    this.hint = options.hint ?? entry.hint;
+    this.headers = options.headers;
+    this.fields = options.fields;
+  }
 }
 
 /** Translate a runtime failure into the API error of the same code. */
 export function fromRuntimeError(error: RuntimeError): ApiError {
   const code = (error.code in ERROR_CODES ? error.code : "INTERNAL_ERROR") as ErrorCode;
-  return new ApiError(code, error.hasMessage ? error.message : undefined, error.hint ?? defaultHint(code));
+  return new ApiError({ code, detail: error.hasMessage ? error.message : undefined, hint: error.hint, cause: error.cause });
 }
 
 export function errorBody(detail: string, code: string, hint?: string, fields?: Record<string, unknown>): string {

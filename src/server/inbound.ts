@@ -30,19 +30,15 @@ function jsonReason(error: unknown): string {
  */
 export function invalidHandlerId(id: string, where: "body" | "path" = "body"): ApiError {
   const shown = id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}… (${id.length} characters)` : JSON.stringify(id);
-  return new ApiError(
-    "INVALID_HANDLER_ID",
-    `Invalid handler_id ${shown}: use 1 to 128 letters, digits, "_" or "-"`,
-    where === "body"
+  return new ApiError({ code: "INVALID_HANDLER_ID", detail: `Invalid handler_id ${shown}: use 1 to 128 letters, digits, "_" or "-"`, hint: where === "body"
       ? "Omit handler_id to get a generated one."
-      : "No handler can have this id; GET /handlers lists the handlers and their ids.",
-  );
+      : "No handler can have this id; GET /handlers lists the handlers and their ids." });
 }
 
 /** Refuse JSON text nested deeper than MAX_JSON_DEPTH. */
 export function checkDepth(text: string): void {
   if (exceedsJsonDepth(text)) {
-    throw new ApiError("BODY_TOO_DEEP", `Request body nested more than ${MAX_JSON_DEPTH} levels deep`, "Send flatter JSON: events and start events rarely need more than a few levels.");
+    throw new ApiError({ code: "BODY_TOO_DEEP", detail: `Request body nested more than ${MAX_JSON_DEPTH} levels deep`, hint: "Send flatter JSON: events and start events rarely need more than a few levels." });
   }
 }
 
@@ -56,12 +52,12 @@ export function parseBody(raw: unknown, route: "run" | "events"): JsonObject {
     try {
       value = JSON.parse(String(raw));
     } catch (error) {
-      throw new ApiError("INVALID_JSON_BODY", prefix + jsonReason(error), "Send a JSON object as the request body.");
+      throw new ApiError({ code: "INVALID_JSON_BODY", detail: prefix + jsonReason(error) });
     }
   }
   if (!isObject(value)) {
     const detail = route === "run" ? "Error processing request body: expected a JSON object" : "Error processing request: expected a JSON object";
-    throw new ApiError("INVALID_REQUEST_BODY", detail, "Send a JSON object as the request body.");
+    throw new ApiError({ code: "INVALID_REQUEST_BODY", detail, hint: "Send a JSON object as the request body." });
   }
   return value;
 }
@@ -196,7 +192,7 @@ export function parseEvent(
 }
 
 function startError(reason: string): ApiError {
-  return new ApiError("INVALID_START_EVENT", `Validation error for 'start_event': ${reason}`, "Send the start event's fields as an object under \"start_event\"; GET /workflows/{name}/schema lists them.");
+  return new ApiError({ code: "INVALID_START_EVENT", detail: `Validation error for 'start_event': ${reason}`, hint: "Send the start event's fields as an object under \"start_event\"; GET /workflows/{name}/schema lists them." });
 }
 
 /** Resolve the start event of a run body (http-api.md §3.6). */
@@ -231,5 +227,5 @@ export function resolveStartEvent(workflow: Workflow<any>, registry: EventRegist
 }
 
 function mismatch(startType: EventType<any>): ApiError {
-  return new ApiError("START_EVENT_TYPE_MISMATCH", `Start event must be an instance of ${startType.name}`);
+  return new ApiError({ code: "START_EVENT_TYPE_MISMATCH", detail: `Start event must be an instance of ${startType.name}` });
 }

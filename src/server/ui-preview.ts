@@ -84,10 +84,10 @@ function wantsAppShell(req: FastifyRequest, relative: string): boolean {
 export async function servePreview(req: FastifyRequest, reply: FastifyReply, root: string, relative: string): Promise<FastifyReply> {
   const absoluteRoot = resolve(root);
   const file = safePath(absoluteRoot, relative);
-  if (file === null) throw new ApiError("ROUTE_NOT_FOUND");
+  if (file === null) throw new ApiError({ code: "ROUTE_NOT_FOUND" });
   let found = await findFile(file);
   if (!found && (req.method === "GET" || req.method === "HEAD") && wantsAppShell(req, relative)) found = await findFile(join(absoluteRoot, "index.html"));
-  if (!found) throw new ApiError("ROUTE_NOT_FOUND", undefined, `No file ${relative} in the UI build output; rebuild the UI (llamactl serve --preview builds it).`);
+  if (!found) throw new ApiError({ code: "ROUTE_NOT_FOUND", hint: `No file ${relative} in the UI build output; rebuild the UI (llamactl serve --preview builds it).` });
   const { path, stats } = found;
 
   const etag = etagOf(stats);

@@ -18,14 +18,14 @@ export function registerErrorHandler(app: FastifyInstance, logger: Logger): void
     if (error instanceof RuntimeError) {
       const api = fromRuntimeError(error);
       if (api.status >= 500) logger.error(`${api.message}: ${String(error.cause ?? error.message)}`, { request_id: req.id });
-      return send(reply, api.status >= 500 ? new ApiError(api.code, undefined, `See the server log for request ${req.id}.`) : api);
+      return send(reply, api.status >= 500 ? new ApiError({ code: api.code, hint: `See the server log for request ${req.id}.` }) : api);
     }
-    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return send(reply, new ApiError("PAYLOAD_TOO_LARGE", undefined, "Request bodies are limited to 10 MiB."));
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return send(reply, new ApiError({ code: "PAYLOAD_TOO_LARGE" }));
     if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
-      return send(reply, new ApiError("INVALID_REQUEST_BODY", `Error processing request body: ${error.message}`));
+      return send(reply, new ApiError({ code: "INVALID_REQUEST_BODY", detail: `Error processing request body: ${error.message}` }));
     }
     logger.error(`Unhandled error: ${error.stack ?? String(error)}`, { request_id: req.id });
-    return send(reply, new ApiError("INTERNAL_ERROR", undefined, `See the server log for request ${req.id}.`));
+    return send(reply, new ApiError({ code: "INTERNAL_ERROR", hint: `See the server log for request ${req.id}.` }));
   });
-  app.setNotFoundHandler((_req, reply) => send(reply, new ApiError("ROUTE_NOT_FOUND")));
+  app.setNotFoundHandler((_req, reply) => send(reply, new ApiError({ code: "ROUTE_NOT_FOUND" })));
 }

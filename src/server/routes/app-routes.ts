@@ -36,9 +36,9 @@ export function registerAppRoutes(app: FastifyInstance, options: AppRouteOptions
 
   const otherDeployment = async (req: { params: unknown; url: string }) => {
     const { deployment } = req.params as { deployment: string };
-    if (deployment === options.deploymentName) throw overlongHandlerId(req.url, base) ?? new ApiError("ROUTE_NOT_FOUND");
-    if (deployment === "") throw new ApiError("ROUTE_NOT_FOUND");
-    throw new ApiError("DEPLOYMENT_NOT_FOUND", undefined, `This server serves ${base}.`);
+    if (deployment === options.deploymentName) throw overlongHandlerId(req.url, base) ?? new ApiError({ code: "ROUTE_NOT_FOUND" });
+    if (deployment === "") throw new ApiError({ code: "ROUTE_NOT_FOUND" });
+    throw new ApiError({ code: "DEPLOYMENT_NOT_FOUND", hint: `This server serves ${base}.` });
   };
   // Not OPTIONS: CORS answers it on every path.
   const methods = app.supportedMethods.filter((m) => m !== "OPTIONS");

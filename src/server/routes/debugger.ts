@@ -43,7 +43,7 @@ export function registerDebuggerRoutes(app: FastifyInstance, { deploymentName, a
   /** The 503 when the build is not there (a broken install), checked per request so a fix needs no restart. */
   const requireInstalled = async () => {
     const [js, css] = await Promise.all([resolveAsset(assetsDir, "app.js"), resolveAsset(assetsDir, "app.css")]);
-    if (!js || !css) throw new ApiError("DEBUGGER_UNAVAILABLE", undefined, UNAVAILABLE_HINT);
+    if (!js || !css) throw new ApiError({ code: "DEBUGGER_UNAVAILABLE", hint: UNAVAILABLE_HINT });
   };
 
   defineRoute(app, "/debugger", { GET: redirect });
@@ -60,7 +60,7 @@ export function registerDebuggerRoutes(app: FastifyInstance, { deploymentName, a
     GET: async (req, reply) => {
       await requireInstalled();
       const file = await resolveAsset(assetsDir, (req.params as { "*": string })["*"]);
-      if (!file) throw new ApiError("ROUTE_NOT_FOUND", undefined, "The debugger's assets are app.js and app.css.");
+      if (!file) throw new ApiError({ code: "ROUTE_NOT_FOUND", hint: "The debugger's assets are app.js and app.css." });
       return sendFile(req, reply, file);
     },
   });

@@ -33,7 +33,7 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
     url,
     onRequest: checkParams,
     handler: async (_req: FastifyRequest, _reply: FastifyReply) => {
-      throw new ApiError("METHOD_NOT_ALLOWED", undefined, `This path serves ${allow}.`, { allow });
+      throw new ApiError({ code: "METHOD_NOT_ALLOWED", hint: `This path serves ${allow}.`, headers: { allow } });
     },
   });
 }
@@ -45,7 +45,7 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
 async function checkParams(req: FastifyRequest): Promise<void> {
   const params = req.params as Record<string, string> | undefined;
   if (!params) return;
-  if (Object.values(params).some((v) => v === "")) throw new ApiError("ROUTE_NOT_FOUND");
+  if (Object.values(params).some((v) => v === "")) throw new ApiError({ code: "ROUTE_NOT_FOUND" });
   if (params.handler_id !== undefined && !HANDLER_ID.test(params.handler_id)) throw invalidHandlerId(params.handler_id, "path");
 }
 

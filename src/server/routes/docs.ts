@@ -78,7 +78,7 @@ export function registerDocsRoutes(app: FastifyInstance, { deploymentName, runti
   defineRoute(app, `${base}/docs/assets/:file`, {
     GET: async (req, reply) => {
       const { file } = req.params as { file: string };
-      if (!SWAGGER_ASSETS.has(file)) throw new ApiError("ROUTE_NOT_FOUND", undefined, `The docs page's assets are ${[...SWAGGER_ASSETS].join(", ")}.`);
+      if (!SWAGGER_ASSETS.has(file)) throw new ApiError({ code: "ROUTE_NOT_FOUND", hint: `The docs page's assets are ${[...SWAGGER_ASSETS].join(", ")}.` });
       return sendFile(req, reply, join(swaggerDir, file));
     },
   });

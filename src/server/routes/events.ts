@@ -29,11 +29,11 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
     const rawAfter = Array.isArray(query.after_sequence) ? query.after_sequence[0] : query.after_sequence;
     const after = rawAfter === undefined ? "now" : String(rawAfter);
     if (after !== "now" && !/^[+-]?\d+$/.test(after)) {
-      throw new ApiError("INVALID_AFTER_SEQUENCE", `Invalid after_sequence: '${after}'`, "Use an integer sequence (-1 for everything) or \"now\".");
+      throw new ApiError({ code: "INVALID_AFTER_SEQUENCE", detail: `Invalid after_sequence: '${after}'`, hint: "Use an integer sequence (-1 for everything) or \"now\"." });
     }
     const rec = await runtime.getHandler((req.params as IdParams).handler_id);
-    if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
-    if (!rec.runId) throw new ApiError("HANDLER_HAS_NO_RUN");
+    if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
+    if (!rec.runId) throw new ApiError({ code: "HANDLER_HAS_NO_RUN" });
     const sse = queryBool(query.sse, true);
     const last = await runtime.lastSequence(rec.runId);
     let cursor = after === "now" ? last : Number(after);
@@ -91,26 +91,22 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
     POST: async (req) => {
       const body = parseBody(req.body, "events");
       if (!isTruthy(body.event)) {
-        throw new ApiError("EVENT_DATA_REQUIRED", undefined, 'Send {"event": {"type": "<EventName>", "value": {…}}}.');
+        throw new ApiError({ code: "EVENT_DATA_REQUIRED" });
       }
       const rec = await runtime.getHandler((req.params as IdParams).handler_id);
-      if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
-      if (rec.status !== "running") throw new ApiError("WORKFLOW_ALREADY_COMPLETED", undefined, "Events can only be sent to running handlers; start a new run.");
+      if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
+      if (rec.status !== "running") throw new ApiError({ code: "WORKFLOW_ALREADY_COMPLETED" });
       const entry = ctx.catalog.get(rec.workflowName);
       if (!entry) {
-        throw new ApiError("WORKFLOW_NOT_FOUND", undefined, `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.`);
+        throw new ApiError({ code: "WORKFLOW_NOT_FOUND", hint: `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.` });
       }
-      const invalid = (detail: string) => new ApiError("INVALID_EVENT", detail, "GET /workflows/{name}/events lists the event types this workflow accepts.");
+      const invalid = (detail: string) => new ApiError({ code: "INVALID_EVENT", detail, hint: "GET /workflows/{name}/events lists the event types this workflow accepts." });
       // A client must not forge a run's outcome (a StopEvent with a result of its choosing), restart it,
       // ask its own questions or fake the engine's bookkeeping: only what the steps take in gets in.
       const event = parseEvent(entry.registry, body.event, invalid, (type) => {
         if (entry.registry.isSendable(type)) return null;
         const accepted = entry.registry.sendableNames();
-        return new ApiError(
-          "EVENT_NOT_ACCEPTED",
-          `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`,
-          notAcceptedHint(type, rec),
-        );
+        return new ApiError({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`, hint: notAcceptedHint(type, rec) });
       });
       const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
       try {
@@ -119,7 +115,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
         // The error handler renders runtime errors, logging 500s with their cause and the request id.
         if (error instanceof RuntimeError) throw error;
         ctx.logger.error("Failed to send event", { request_id: req.id, error: String(error) });
-        throw new ApiError("SEND_EVENT_FAILED", undefined, `See the server log for request ${req.id}.`);
+        throw new ApiError({ code: "SEND_EVENT_FAILED", hint: `See the server log for request ${req.id}.` });
       }
       return { status: "sent" };
     },

@@ -11,7 +11,7 @@ type IdParams = { handler_id: string };
 export function registerHandlerRoutes(app: FastifyInstance, { runtime }: ApiContext): void {
   const find = async (id: string) => {
     const rec = await runtime.getHandler(id);
-    if (!rec) throw new ApiError("HANDLER_NOT_FOUND", undefined, "List handlers with GET /handlers.");
+    if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
     return rec;
   };
 

@@ -15,11 +15,11 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const entry = ctx.catalog.require(name);
     const body = parseBody(req.body, "run");
     if (isTruthy(body.context)) {
-      throw new ApiError("CONTEXT_API_DISABLED", undefined, "Omit \"context\"; to continue a previous run, reuse its handler_id.");
+      throw new ApiError({ code: "CONTEXT_API_DISABLED" });
     }
     const handlerId = body.handler_id;
     if (handlerId !== undefined && handlerId !== null && typeof handlerId !== "string") {
-      throw new ApiError("INVALID_REQUEST_BODY", "Error processing request body: handler_id must be a string", "Omit handler_id to get a generated one.");
+      throw new ApiError({ code: "INVALID_REQUEST_BODY", detail: "Error processing request body: handler_id must be a string", hint: "Omit handler_id to get a generated one." });
     }
     if (typeof handlerId === "string" && handlerId !== "" && !HANDLER_ID.test(handlerId)) throw invalidHandlerId(handlerId);
     const start = resolveStartEvent(entry.workflow, entry.registry, body);
@@ -29,21 +29,15 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
     } catch (error) {
       // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
       if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {
-        throw new RuntimeError("RUN_START_FAILED", undefined, undefined, error.cause);
+        throw new RuntimeError({ code: "RUN_START_FAILED", cause: error.cause });
       }
       throw error;
     }
     if (!wait) return handlerJson(record);
     const final = await ctx.runtime.waitForTerminal(record.handlerId);
-    if (final.kind === "deleted") throw new ApiError("HANDLER_NOT_FOUND", undefined, "The handler was deleted while the run was in progress.");
+    if (final.kind === "deleted") throw new ApiError({ code: "HANDLER_NOT_FOUND", hint: "The handler was deleted while the run was in progress." });
     if (final.kind === "shutdown") {
-      throw new ApiError(
-        "SERVER_SHUTTING_DOWN",
-        `The server is shutting down; handler ${record.handlerId} keeps running and resumes when it starts again`,
-        `Read its result later with GET /handlers/${record.handlerId}, or follow GET /events/${record.handlerId}.`,
-        { "retry-after": "5" },
-        { handler_id: record.handlerId },
-      );
+      throw new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: `The server is shutting down; handler ${record.handlerId} keeps running and resumes when it starts again`, hint: `Read its result later with GET /handlers/${record.handlerId}, or follow GET /events/${record.handlerId}.`, headers: { "retry-after": "5" }, fields: { handler_id: record.handlerId } });
     }
     return reply.code(final.record.status === "completed" ? 200 : 500).send(handlerJson(final.record));
   };

@@ -25,7 +25,7 @@ export async function registerUiRoutes(app: FastifyInstance, deploymentName: str
 
   if (ui === undefined) {
     const notConfigured = async () => {
-      throw new ApiError("UI_NOT_CONFIGURED", undefined, NOT_CONFIGURED_HINT);
+      throw new ApiError({ code: "UI_NOT_CONFIGURED", hint: NOT_CONFIGURED_HINT });
     };
     app.route({ method: methods, url: prefix, handler: notConfigured });
     app.route({ method: methods, url: `${prefix}/*`, handler: notConfigured });

@@ -10,7 +10,7 @@ export function registerWorkflowRoutes(app: FastifyInstance, { runtime, catalog,
   /** A 500 whose cause goes to the log with the request id, never into the response. */
   const unavailable = (req: FastifyRequest, code: "SCHEMA_UNAVAILABLE" | "REPRESENTATION_UNAVAILABLE", detail: string | undefined, error: unknown) => {
     logger.error(`${detail ?? code}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, { request_id: req.id });
-    return new ApiError(code, detail, `See the server log for request ${req.id}.`);
+    return new ApiError({ code, detail, hint: `See the server log for request ${req.id}.` });
   };
 
   defineRoute(app, "/health", {
