@@ -10,11 +10,9 @@ import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
 import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
 import { registerDebuggerRoutes } from "./routes/debugger.ts";
 import { registerDocsRoutes } from "./routes/docs.ts";
-import { registerEventRoutes } from "./routes/events.ts";
-import { registerHandlerRoutes } from "./routes/handlers.ts";
-import { registerRunRoutes } from "./routes/runs.ts";
 import { registerUiRoutes, type UiServing } from "./routes/ui.ts";
-import { registerWorkflowRoutes } from "./routes/workflows.ts";
+import { OPERATIONS } from "./operations.ts";
+import { registerOperations } from "./register-operations.ts";
 
 export const BODY_LIMIT = 10 * 1024 * 1024;
 /**
@@ -118,10 +116,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
         return;
       }
       const ctx = { runtime, catalog: new WorkflowCatalog(runtime), logger, heartbeatMs: config.heartbeatMs ?? 25_000 };
-      registerWorkflowRoutes(api, ctx);
-      registerRunRoutes(api, ctx);
-      registerHandlerRoutes(api, ctx);
-      registerEventRoutes(api, ctx);
+      registerOperations(api, ctx, OPERATIONS);
     },
     { prefix: base },
   );

@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   EVENT_NOT_ACCEPTED: { status: 400, detail: "This event type cannot be sent to a run" },
   BODY_TOO_DEEP: { status: 400, detail: "Request body nested too deeply", hint: "Send flatter JSON: events and start events rarely need more than a few levels." },
   INVALID_HANDLER_ID: { status: 400, detail: "Invalid handler_id" },
+  INVALID_PARAMETER: { status: 400, detail: "Invalid request parameter", hint: "The API's OpenAPI document (/deployments/<name>/openapi.json) describes every parameter." },
   UI_NOT_CONFIGURED: { status: 404, detail: "No UI is configured for this deployment" },
   UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
   UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },

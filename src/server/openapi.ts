@@ -1,13 +1,9 @@
 import { z } from "zod";
 import { type JsonSchema, type Workflow, workflowSchemas } from "../workflows/index.ts";
-import {
-  CancelQuery,
-  EventsQuery,
-  HandlerIdParams,
-  HandlersQuery,
-  REQUEST_SCHEMAS,
-  WorkflowNameParams,
-} from "./schemas/requests.ts";
+import { ERROR_CODES } from "./errors.ts";
+import type { Operation, ResponseSpec } from "./operation.ts";
+import { OPERATIONS, runNowaitOperation, runOperation } from "./operations.ts";
+import { REQUEST_SCHEMAS } from "./schemas/requests.ts";
 import { WIRE_SCHEMAS } from "./schemas/wire.ts";
 
 type Json = Record<string, any>;
@@ -93,159 +89,70 @@ function componentKey(taken: Record<string, unknown>, wanted: string): string {
   return key;
 }
 
-function genericPaths(base: string): Json {
-  const name = parameters("path", WorkflowNameParams);
-  const id = parameters("path", HandlerIdParams);
-  const handlerOrError = { anyOf: [ref("Handler"), ref("ErrorBody")] };
-  const run = (wait: boolean): Json => ({
-    tags: ["workflows"],
-    operationId: wait ? "runWorkflow" : "runWorkflowNowait",
-    summary: wait ? "Run a workflow and wait for its result" : "Start a workflow run and answer at once",
-    parameters: name,
-    requestBody: { required: false, content: json(ref("RunRequest")) },
-    responses: runResponses(wait, ref("Handler"), handlerOrError),
-  });
+/** Zod schema objects of the wire and request shapes → their component names. */
+const COMPONENT_OF = new Map<z.ZodType, string>([...Object.entries(WIRE_SCHEMAS), ...Object.entries(REQUEST_SCHEMAS)].map(([id, schema]) => [schema as z.ZodType, id]));
+
+function schemaOf(schema: z.ZodType): Json {
+  const id = COMPONENT_OF.get(schema);
+  if (id) return ref(id);
+  const out = z.toJSONSchema(schema, { io: "output" }) as Json;
+  delete out.$schema;
+  return out;
+}
+
+function responseBody(spec: ResponseSpec): Json {
+  const { body: content, description } = spec;
+  if (content === null) return { description };
+  if (Array.isArray(content)) return body(description, { anyOf: content.map(schemaOf) });
+  if ("stream" in (content as object) && !(content instanceof z.ZodType)) {
+    const streams = (content as { stream: Record<string, string> }).stream;
+    return { description, content: Object.fromEntries(Object.entries(streams).map(([type, text]) => [type, { schema: { type: "string", description: text } }])) };
+  }
+  return body(description, schemaOf(content as z.ZodType));
+}
+
+/** An operation's responses: its own, then one error body per status of the codes it can answer. */
+function responsesOf(op: Operation<any, any>): Json {
+  const out: Json = {};
+  for (const [status, spec] of Object.entries(op.responses)) out[status] = responseBody(spec);
+  const byStatus = new Map<number, string[]>();
+  for (const code of op.errors) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const list = codes.map((code) => `\`${code}\``).join(", ");
+    if (out[status]) out[status].description += ` Error codes: ${list}.`;
+    else out[status] = error(`Error codes: ${list}.`);
+  }
+  return out;
+}
+
+/** The OpenAPI operation object of one operation of the table. */
+function operationObject(op: Operation<any, any>, overrides: Json = {}): Json {
+  const params = [
+    ...(op.params ? parameters("path", op.params) : []),
+    ...(op.query ? parameters("query", op.query) : []),
+    ...(op.headers ?? []).map((h) => ({ name: h.name, in: "header", required: false, description: h.description, schema: { type: "string" } })),
+  ];
   return {
-    [`${base}/health`]: {
-      get: { tags: ["health"], operationId: "getHealth", summary: "Health of the Workflows API", responses: { 200: body("Running.", ref("Health")), 503: body("Not started, or stopped.", ref("Health")) } },
-    },
-    [`${base}/workflows`]: {
-      get: { tags: ["workflows"], operationId: "listWorkflows", summary: "List the configured workflows", responses: { 200: body("The workflow names.", ref("WorkflowList")) } },
-    },
-    [`${base}/workflows/{name}/schema`]: {
-      get: {
-        tags: ["workflows"],
-        operationId: "getWorkflowSchema",
-        summary: "Start and stop event schemas",
-        parameters: name,
-        responses: { 200: body("The schemas.", ref("WorkflowSchemas")), 404: error("Workflow not found."), 500: error("A schema could not be generated.") },
-      },
-    },
-    [`${base}/workflows/{name}/events`]: {
-      get: {
-        tags: ["workflows"],
-        operationId: "getWorkflowEvents",
-        summary: "The workflow's event types",
-        parameters: name,
-        responses: { 200: body("One JSON Schema per event type.", ref("WorkflowEventTypes")), 404: error("Workflow not found.") },
-      },
-    },
-    [`${base}/workflows/{name}/representation`]: {
-      get: {
-        tags: ["workflows"],
-        operationId: "getWorkflowRepresentation",
-        summary: "The workflow's graph",
-        parameters: name,
-        responses: { 200: body("The graph.", ref("WorkflowRepresentation")), 404: error("Workflow not found."), 500: error("The graph could not be built.") },
-      },
-    },
-    [`${base}/workflows/{name}/run`]: { post: run(true) },
-    [`${base}/workflows/{name}/run-nowait`]: { post: run(false) },
-    [`${base}/handlers`]: {
-      get: {
-        tags: ["handlers"],
-        operationId: "listHandlers",
-        summary: "List handlers",
-        parameters: parameters("query", HandlersQuery),
-        responses: { 200: body("The handlers.", ref("HandlersList")) },
-      },
-    },
-    [`${base}/handlers/{handler_id}`]: {
-      get: {
-        tags: ["handlers"],
-        operationId: "getHandler",
-        summary: "Read a handler",
-        parameters: id,
-        responses: {
-          200: body("Completed.", ref("Handler")),
-          202: body("Still running.", ref("Handler")),
-          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
-          404: error("Handler not found."),
-          500: body("Failed or cancelled: the body is still the Handler.", ref("Handler")),
-        },
-      },
-    },
-    [`${base}/results/{handler_id}`]: {
-      get: {
-        tags: ["handlers"],
-        operationId: "getResult",
-        summary: "Read a handler with its result unwrapped",
-        deprecated: true,
-        parameters: id,
-        responses: {
-          200: body("Completed.", ref("HandlerResult")),
-          202: body("Still running.", ref("HandlerResult")),
-          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
-          404: error("Handler not found."),
-          500: body("Failed or cancelled.", ref("HandlerResult")),
-        },
-      },
-    },
-    [`${base}/handlers/{handler_id}/cancel`]: {
-      post: {
-        tags: ["handlers"],
-        operationId: "cancelHandler",
-        summary: "Cancel a running handler (and optionally delete it)",
-        parameters: [...id, ...parameters("query", CancelQuery)],
-        responses: {
-          200: body("Cancelled or deleted.", ref("CancelResult")),
-          400: error("Invalid handler id (INVALID_HANDLER_ID)."),
-          404: error("Handler not found, or not running (without purge)."),
-        },
-      },
-    },
-    [`${base}/events/{handler_id}`]: {
-      get: {
-        tags: ["events"],
-        operationId: "streamEvents",
-        summary: "Stream a handler's events",
-        description: "Ends after the stop-type event. Each SSE `data:` frame, or NDJSON line, is an `EventEnvelopeWithMetadata`.",
-        parameters: [
-          ...id,
-          ...parameters("query", EventsQuery),
-          { name: "Last-Event-ID", in: "header", required: false, description: "Resume after this sequence (SSE only).", schema: { type: "string" } },
-        ],
-        responses: {
-          200: {
-            description: "The event stream.",
-            content: {
-              "text/event-stream": { schema: { type: "string", description: "`id: <sequence>` and `data: <EventEnvelopeWithMetadata>` frames; `: heartbeat` comments." } },
-              "application/x-ndjson": { schema: { type: "string", description: "One `EventEnvelopeWithMetadata` per line." } },
-            },
-          },
-          204: { description: "Nothing after the cursor and the run is complete." },
-          400: error("Invalid after_sequence, or an invalid handler id (INVALID_HANDLER_ID)."),
-          404: error("Handler not found, or it has no run."),
-        },
-      },
-      post: {
-        tags: ["events"],
-        operationId: "sendEvent",
-        summary: "Send an event into a running handler",
-        parameters: id,
-        requestBody: { required: true, content: json(ref("SendEventRequest")) },
-        responses: {
-          200: body("Delivered.", ref("SendEventResult")),
-          400: error("Missing or invalid event, a type the workflow does not take in (EVENT_NOT_ACCEPTED), JSON nested too deeply (BODY_TOO_DEEP), or an invalid handler id."),
-          404: error("Handler not found, or its workflow is no longer configured."),
-          409: error("Workflow already completed."),
-          413: error("Request body too large."),
-          500: error("Failed to send event."),
-        },
-      },
-    },
+    tags: op.tags,
+    operationId: op.id,
+    summary: op.summary,
+    ...(op.description ? { description: op.description } : {}),
+    ...(op.deprecated ? { deprecated: true } : {}),
+    ...(params.length ? { parameters: params } : {}),
+    ...(op.body ? { requestBody: { required: op.body.required, content: json(schemaOf(op.body.schema)) } } : {}),
+    responses: responsesOf(op),
+    ...overrides,
   };
 }
 
-function runResponses(wait: boolean, handler: Json, failure: Json): Json {
-  return {
-    200: body(wait ? "Completed: the Handler with its result." : "Started: the running Handler.", handler),
-    400: error("Invalid body, handler_id (INVALID_HANDLER_ID) or start event, or JSON nested too deeply (BODY_TOO_DEEP)."),
-    404: error("Workflow not found."),
-    409: error("A handler with this handler_id is already running."),
-    413: error("Request body too large."),
-    500: wait ? body("Failed or cancelled (the Handler), or the run could not start (an error body).", failure) : error("Initial persistence failed."),
-  };
+/** The table's operations as OpenAPI paths (`:name` → `{name}`) under the deployment's base. */
+function genericPaths(base: string): Json {
+  const paths: Json = {};
+  for (const op of OPERATIONS) {
+    const path = base + op.path.replace(/:(\w+)/g, "{$1}");
+    (paths[path] ??= {})[op.method.toLowerCase()] = operationObject(op);
+  }
+  return paths;
 }
 
 /** An example value for a start event's schema: defaults and examples where given, else a placeholder by type. */
@@ -287,13 +194,22 @@ function workflowPaths(base: string, name: string, workflow: Workflow<any>, sche
   const handler = structuredClone(schemas.Handler);
   if (stop) handler.properties.result = { anyOf: [{ allOf: [ref("EventEnvelopeWithMetadata"), { type: "object", properties: { value: stop } }] }, { type: "null" }] };
   const path = `${base}/workflows/${encodeURIComponent(name)}`;
-  const op = (wait: boolean): Json => ({
-    tags: [name],
-    operationId: `${wait ? "run" : "runNowait"}_${name}`,
-    summary: wait ? `Run ${name} and wait for its result` : `Start ${name} and answer at once`,
-    requestBody: { required: false, content: json(request) },
-    responses: runResponses(wait, handler, { anyOf: [handler, ref("ErrorBody")] }),
-  });
+  // The generic run operations of the table, typed with this workflow's schemas.
+  const op = (wait: boolean): Json => {
+    // Its path names the workflow: no {name} parameter.
+    const { parameters: _name, ...generic } = operationObject(wait ? runOperation : runNowaitOperation);
+    const responses = structuredClone(generic.responses);
+    responses[200].content = json(handler);
+    if (wait) responses[500].content = json({ anyOf: [handler, ref("ErrorBody")] });
+    return {
+      ...generic,
+      tags: [name],
+      operationId: `${wait ? "run" : "runNowait"}_${name}`,
+      summary: wait ? `Run ${name} and wait for its result` : `Start ${name} and answer at once`,
+      requestBody: { required: false, content: json(request) },
+      responses,
+    };
+  };
   return { [`${path}/run`]: { post: op(true) }, [`${path}/run-nowait`]: { post: op(false) } };
 }
 

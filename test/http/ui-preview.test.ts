@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +18,10 @@ beforeAll(async () => {
   await writeFile(join(dist, "assets", "logo.svg"), "<svg/>");
   await writeFile(join(dist, "docs", "index.html"), "<p>docs</p>");
   await writeFile(join(dist, ".env"), "SECRET=1");
-  await writeFile(join(root, "outside.txt"), "outside");
+  await writeFile(join(root, "outside.txt"), "TOP-SECRET-CONTENT");
+  // A build output with links leaving it: neither may be served.
+  await symlink(join(root, "outside.txt"), join(dist, "assets", "leak.txt"));
+  await symlink(root, join(dist, "up"));
 });
 afterAll(async () => {
   await rm(join(dist, ".."), { recursive: true, force: true });
@@ -29,6 +32,15 @@ const preview = (): Promise<TestApp> => createTestApp({ config: { ui: { mode: "p
 const get = (t: TestApp, url: string, headers: Record<string, string> = {}) => t.app.inject({ method: "GET", url, headers });
 
 describe("UI preview (--preview)", () => {
+  it("serves only files whose real path is inside the build output: symlinks out of it answer 404", async () => {
+    const t = await preview();
+    for (const url of ["assets/leak.txt", "up/outside.txt"]) {
+      const res = await get(t, `${BASE}/ui/${url}`);
+      expect(res.statusCode, url).toBe(404);
+      expect(res.body).not.toContain("TOP-SECRET-CONTENT");
+    }
+  });
+
   it("redirects /ui to /ui/ with 307, keeping the query", async () => {
     const t = await preview();
     const res = await get(t, `${BASE}/ui?tab=2`);
@@ -103,7 +115,7 @@ describe("UI preview (--preview)", () => {
     for (const url of urls) {
       const res = await get(t, url);
       expect(res.statusCode, url).toBe(404);
-      expect(res.body).not.toContain("outside");
+      expect(res.body).not.toContain("TOP-SECRET-CONTENT");
       expect(res.body).not.toContain("SECRET");
     }
   });

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "../logger.ts";
 
 const QUIET = /^\/(health|healthz|livez|readyz)\/?$|^\/debugger\/|\/docs\/|^\/deployments\/[^/]+\/ui(\/|$)/;
@@ -11,6 +11,7 @@ export function registerAccessLog(app: FastifyInstance, logger: Logger): void {
     const path = req.url.split("?")[0];
     if (!QUIET.test(path)) {
       logger.info(`${req.method} ${req.url}`, {
+        operation: operationOf(req),
         status_code: reply.statusCode,
         duration_ms: Math.round(reply.elapsedTime),
         request_id: req.id,
@@ -18,4 +19,9 @@ export function registerAccessLog(app: FastifyInstance, logger: Logger): void {
     }
     done();
   });
+}
+
+/** The operationId of the route that served `req` (see operations.ts), when it is an API operation. */
+export function operationOf(req: FastifyRequest): string | undefined {
+  return (req.routeOptions?.config as { operationId?: string } | undefined)?.operationId;
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import type { Runtime } from "../../runtime/runtime.ts";
 import { ApiError } from "../errors.ts";
 import { buildOpenApiDocument } from "../openapi.ts";
-import { sendFile } from "../static-file.ts";
+import { ownFile, sendFile } from "../static-file.ts";
 import { defineRoute } from "./define.ts";
 
 export interface DocsRouteOptions {
@@ -79,7 +79,7 @@ export function registerDocsRoutes(app: FastifyInstance, { deploymentName, runti
     GET: async (req, reply) => {
       const { file } = req.params as { file: string };
       if (!SWAGGER_ASSETS.has(file)) throw new ApiError({ code: "ROUTE_NOT_FOUND", hint: `The docs page's assets are ${[...SWAGGER_ASSETS].join(", ")}.` });
-      return sendFile(req, reply, join(swaggerDir, file));
+      return sendFile(req, reply, await ownFile(join(swaggerDir, file)));
     },
   });
 }

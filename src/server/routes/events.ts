@@ -1,4 +1,3 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isInternalEnvelope } from "../../runtime/envelope.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
@@ -6,10 +5,18 @@ import { type EventType, isStopType, StartEvent } from "../../workflows/index.ts
 import { ApiError } from "../errors.ts";
 import { isTruthy, parseBody, parseEvent } from "../inbound.ts";
 import { EventStreamWriter } from "../sse.ts";
+import type { OperationInput } from "../operation.ts";
 import type { ApiContext } from "./context.ts";
-import { defineRoute, queryBool } from "./define.ts";
+import { queryBool } from "./handlers.ts";
 
-type IdParams = { handler_id: string };
+export interface EventsQuery {
+  sse?: string;
+  include_internal?: string;
+  include_qualified_name?: string;
+  after_sequence?: string;
+}
+type StreamInput = OperationInput<{ handler_id: string }, EventsQuery>;
+type SendInput = OperationInput<{ handler_id: string }, Record<string, never>>;
 
 interface StreamPlan {
   rec: HandlerRecord;
@@ -20,106 +27,102 @@ interface StreamPlan {
   empty: boolean;
 }
 
-/** GET /events/{id}: the run's event stream (SSE or NDJSON). POST /events/{id}: send an event into the run. */
-export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
+/** Where a stream of a handler's events starts, and whether there is anything to send (after_sequence is validated). */
+async function plan({ runtime }: ApiContext, { params, query, req }: StreamInput): Promise<StreamPlan> {
+  const after = query.after_sequence ?? "now";
+  const rec = await runtime.getHandler(params.handler_id);
+  if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
+  if (!rec.runId) throw new ApiError({ code: "HANDLER_HAS_NO_RUN" });
+  const sse = queryBool(query.sse, true);
+  const last = await runtime.lastSequence(rec.runId);
+  let cursor = after === "now" ? last : Number(after);
+  const header = req.headers["last-event-id"];
+  if (sse && typeof header === "string" && /^[+-]?\d+$/.test(header.trim())) cursor = Number(header.trim());
+  const complete = rec.status !== "running" || (await runtime.endsWithStop(rec.runId));
+  return { rec, runId: rec.runId, cursor, sse, empty: last <= cursor && complete };
+}
+
+/** GET /events/{handler_id}: the run's event stream, SSE or NDJSON; 204 when nothing is left to send. */
+export async function streamEvents(ctx: ApiContext, input: StreamInput): Promise<unknown> {
   const { runtime } = ctx;
-
-  const plan = async (req: FastifyRequest): Promise<StreamPlan> => {
-    const query = req.query as Record<string, unknown>;
-    const rawAfter = Array.isArray(query.after_sequence) ? query.after_sequence[0] : query.after_sequence;
-    const after = rawAfter === undefined ? "now" : String(rawAfter);
-    if (after !== "now" && !/^[+-]?\d+$/.test(after)) {
-      throw new ApiError({ code: "INVALID_AFTER_SEQUENCE", detail: `Invalid after_sequence: '${after}'`, hint: "Use an integer sequence (-1 for everything) or \"now\"." });
-    }
-    const rec = await runtime.getHandler((req.params as IdParams).handler_id);
-    if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
-    if (!rec.runId) throw new ApiError({ code: "HANDLER_HAS_NO_RUN" });
-    const sse = queryBool(query.sse, true);
-    const last = await runtime.lastSequence(rec.runId);
-    let cursor = after === "now" ? last : Number(after);
-    const header = req.headers["last-event-id"];
-    if (sse && typeof header === "string" && /^[+-]?\d+$/.test(header.trim())) cursor = Number(header.trim());
-    const complete = rec.status !== "running" || (await runtime.endsWithStop(rec.runId));
-    return { rec, runId: rec.runId, cursor, sse, empty: last <= cursor && complete };
-  };
-
-  const stream = async (req: FastifyRequest, reply: FastifyReply) => {
-    const p = await plan(req);
-    if (p.empty) return reply.code(204).send();
-    const query = req.query as Record<string, unknown>;
-    const includeInternal = queryBool(query.include_internal, false);
-    const includeQualifiedName = queryBool(query.include_qualified_name, true);
-    reply.hijack();
-    const writer = new EventStreamWriter(reply.raw, {
-      sse: p.sse,
-      heartbeatMs: ctx.heartbeatMs,
-      headers: reply.getHeaders() as Record<string, string>,
-    });
-    const gone = new AbortController();
-    const events = runtime.follow(p.runId, p.cursor, gone.signal);
-    writer.onClose(() => gone.abort());
-    try {
-      for await (const batch of events) {
-        const frames: [number, string][] = [];
-        for (const { sequence, envelope } of batch) {
-          if (!includeInternal && isInternalEnvelope(envelope)) continue;
-          const out = includeQualifiedName ? envelope : { ...envelope, qualified_name: null };
-          frames.push([sequence, JSON.stringify(out)]);
-        }
-        await writer.writeMany(frames);
-        if (writer.closed) break;
-      }
-    } catch (error) {
-      ctx.logger.error(`Event stream failed: ${String(error)}`, { request_id: req.id });
-    } finally {
-      writer.end();
-    }
-  };
-
-  defineRoute(app, "/events/:handler_id", {
-    GET: stream,
-    HEAD: async (req, reply) => {
-      const p = await plan(req);
-      if (p.empty) return reply.code(204).send();
-      return reply
-        .code(200)
-        .header("content-type", p.sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson")
-        .header("cache-control", "no-cache")
-        .header("x-accel-buffering", "no")
-        .send();
-    },
-    POST: async (req) => {
-      const body = parseBody(req.body, "events");
-      if (!isTruthy(body.event)) {
-        throw new ApiError({ code: "EVENT_DATA_REQUIRED" });
-      }
-      const rec = await runtime.getHandler((req.params as IdParams).handler_id);
-      if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
-      if (rec.status !== "running") throw new ApiError({ code: "WORKFLOW_ALREADY_COMPLETED" });
-      const entry = ctx.catalog.get(rec.workflowName);
-      if (!entry) {
-        throw new ApiError({ code: "WORKFLOW_NOT_FOUND", hint: `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.` });
-      }
-      const invalid = (detail: string) => new ApiError({ code: "INVALID_EVENT", detail, hint: "GET /workflows/{name}/events lists the event types this workflow accepts." });
-      // A client must not forge a run's outcome (a StopEvent with a result of its choosing), restart it,
-      // ask its own questions or fake the engine's bookkeeping: only what the steps take in gets in.
-      const event = parseEvent(entry.registry, body.event, invalid, (type) => {
-        if (entry.registry.isSendable(type)) return null;
-        const accepted = entry.registry.sendableNames();
-        return new ApiError({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`, hint: notAcceptedHint(type, rec) });
-      });
-      const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
-      try {
-        await runtime.deliver(rec, event, step);
-      } catch (error) {
-        // The error handler renders runtime errors, logging 500s with their cause and the request id.
-        if (error instanceof RuntimeError) throw error;
-        ctx.logger.error("Failed to send event", { request_id: req.id, error: String(error) });
-        throw new ApiError({ code: "SEND_EVENT_FAILED", hint: `See the server log for request ${req.id}.` });
-      }
-      return { status: "sent" };
-    },
+  const { query, req, reply } = input;
+  const p = await plan(ctx, input);
+  if (p.empty) return reply.code(204).send();
+  const includeInternal = queryBool(query.include_internal, false);
+  const includeQualifiedName = queryBool(query.include_qualified_name, true);
+  reply.hijack();
+  const writer = new EventStreamWriter(reply.raw, {
+    sse: p.sse,
+    heartbeatMs: ctx.heartbeatMs,
+    headers: reply.getHeaders() as Record<string, string>,
   });
+  const gone = new AbortController();
+  const events = runtime.follow(p.runId, p.cursor, gone.signal);
+  writer.onClose(() => gone.abort());
+  try {
+    for await (const batch of events) {
+      const frames: [number, string][] = [];
+      for (const { sequence, envelope } of batch) {
+        if (!includeInternal && isInternalEnvelope(envelope)) continue;
+        const out = includeQualifiedName ? envelope : { ...envelope, qualified_name: null };
+        frames.push([sequence, JSON.stringify(out)]);
+      }
+      await writer.writeMany(frames);
+      if (writer.closed) break;
+    }
+  } catch (error) {
+    ctx.logger.error(`Event stream failed: ${String(error)}`, { request_id: req.id });
+  } finally {
+    writer.end();
+  }
+  return reply;
+}
+
+/** HEAD /events/{handler_id}: the stream's status and headers, no body. */
+export async function headEvents(ctx: ApiContext, input: StreamInput): Promise<unknown> {
+  const { reply } = input;
+  const p = await plan(ctx, input);
+  if (p.empty) return reply.code(204).send();
+  return reply
+    .code(200)
+    .header("content-type", p.sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson")
+    .header("cache-control", "no-cache")
+    .header("x-accel-buffering", "no")
+    .send();
+}
+
+/** POST /events/{handler_id}: send an event into a running handler (e.g. a human's answer). */
+export async function sendEvent(ctx: ApiContext, { params, body: raw, req }: SendInput): Promise<unknown> {
+  const { runtime } = ctx;
+  const body = parseBody(raw, "events");
+  if (!isTruthy(body.event)) {
+    throw new ApiError({ code: "EVENT_DATA_REQUIRED" });
+  }
+  const rec = await runtime.getHandler(params.handler_id);
+  if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
+  if (rec.status !== "running") throw new ApiError({ code: "WORKFLOW_ALREADY_COMPLETED" });
+  const entry = ctx.catalog.get(rec.workflowName);
+  if (!entry) {
+    throw new ApiError({ code: "WORKFLOW_NOT_FOUND", hint: `Workflow "${rec.workflowName}" of this handler is no longer configured; add it back to the configuration to send events to its runs.` });
+  }
+  const invalid = (detail: string) => new ApiError({ code: "INVALID_EVENT", detail, hint: "GET /workflows/{name}/events lists the event types this workflow accepts." });
+  // A client must not forge a run's outcome (a StopEvent with a result of its choosing), restart it,
+  // ask its own questions or fake the engine's bookkeeping: only what the steps take in gets in.
+  const event = parseEvent(entry.registry, body.event, invalid, (type) => {
+    if (entry.registry.isSendable(type)) return null;
+    const accepted = entry.registry.sendableNames();
+    return new ApiError({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`, hint: notAcceptedHint(type, rec) });
+  });
+  const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
+  try {
+    await runtime.deliver(rec, event, step);
+  } catch (error) {
+    // The error handler renders runtime errors, logging 500s with their cause and the request id.
+    if (error instanceof RuntimeError) throw error;
+    ctx.logger.error("Failed to send event", { request_id: req.id, error: String(error) });
+    throw new ApiError({ code: "SEND_EVENT_FAILED", hint: `See the server log for request ${req.id}.` });
+  }
+  return { status: "sent" };
 }
 
 /** What to do instead of sending a refused type. */

@@ -1,52 +1,57 @@
-import type { FastifyInstance } from "fastify";
 import { HANDLER_STATUSES, type HandlerStatus } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson, handlerStatusCode, unwrappedResult } from "../handler-json.ts";
+import type { OperationInput } from "../operation.ts";
 import type { ApiContext } from "./context.ts";
-import { defineRoute, queryBool, queryList } from "./define.ts";
 
-type IdParams = { handler_id: string };
+type IdInput<Q = Record<string, never>> = OperationInput<{ handler_id: string }, Q>;
 
-/** Listing, reading and cancelling handlers, and the deprecated /results. */
-export function registerHandlerRoutes(app: FastifyInstance, { runtime }: ApiContext): void {
-  const find = async (id: string) => {
-    const rec = await runtime.getHandler(id);
-    if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
-    return rec;
-  };
+async function find({ runtime }: ApiContext, id: string) {
+  const rec = await runtime.getHandler(id);
+  if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
+  return rec;
+}
 
-  defineRoute(app, "/handlers", {
-    GET: async (req) => {
-      const query = req.query as Record<string, unknown>;
-      const statuses = queryList(query.status);
-      const names = queryList(query.workflow_name);
-      const handlers = await runtime.listHandlers({
-        status: statuses.length ? statuses.filter((s): s is HandlerStatus => HANDLER_STATUSES.includes(s as HandlerStatus)) : undefined,
-        workflowName: names.length ? names : undefined,
-      });
-      return { handlers: handlers.map(handlerJson) };
-    },
+/** Repeated query values as a list (trimmed, empties dropped). */
+function queryList(value: string | string[] | undefined): string[] {
+  const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  return values.map((v) => v.trim()).filter((v) => v !== "");
+}
+
+/** GET /handlers[?status=&workflow_name=] */
+export async function listHandlers(
+  { runtime }: ApiContext,
+  { query }: OperationInput<Record<string, never>, { status?: string | string[]; workflow_name?: string | string[] }>,
+): Promise<unknown> {
+  const statuses = queryList(query.status);
+  const names = queryList(query.workflow_name);
+  const handlers = await runtime.listHandlers({
+    status: statuses.length ? statuses.filter((s): s is HandlerStatus => HANDLER_STATUSES.includes(s as HandlerStatus)) : undefined,
+    workflowName: names.length ? names : undefined,
   });
+  return { handlers: handlers.map(handlerJson) };
+}
 
-  defineRoute(app, "/handlers/:handler_id", {
-    GET: async (req, reply) => {
-      const rec = await find((req.params as IdParams).handler_id);
-      return reply.code(handlerStatusCode(rec)).send(handlerJson(rec));
-    },
-  });
+/** GET /handlers/{handler_id}: 200 completed, 202 running, 500 failed or cancelled (the body is the Handler). */
+export async function getHandler(ctx: ApiContext, { params, reply }: IdInput): Promise<unknown> {
+  const rec = await find(ctx, params.handler_id);
+  return reply.code(handlerStatusCode(rec)).send(handlerJson(rec));
+}
 
-  defineRoute(app, "/results/:handler_id", {
-    GET: async (req, reply) => {
-      const rec = await find((req.params as IdParams).handler_id);
-      return reply.code(handlerStatusCode(rec)).send({ ...handlerJson(rec), result: unwrappedResult(rec) });
-    },
-  });
+/** GET /results/{handler_id} (deprecated): the Handler with its result unwrapped. */
+export async function getResult(ctx: ApiContext, { params, reply }: IdInput): Promise<unknown> {
+  const rec = await find(ctx, params.handler_id);
+  return reply.code(handlerStatusCode(rec)).send({ ...handlerJson(rec), result: unwrappedResult(rec) });
+}
 
-  defineRoute(app, "/handlers/:handler_id/cancel", {
-    POST: async (req) => {
-      const purge = queryBool((req.query as Record<string, unknown>).purge, false);
-      const status = await runtime.cancel((req.params as IdParams).handler_id, purge);
-      return { status };
-    },
-  });
+/** POST /handlers/{handler_id}/cancel[?purge=true] */
+export async function cancelHandler({ runtime }: ApiContext, { params, query }: IdInput<{ purge?: string }>): Promise<unknown> {
+  const status = await runtime.cancel(params.handler_id, queryBool(query.purge, false));
+  return { status };
+}
+
+/** A query boolean: true only when the value lower-cases to `true`. */
+export function queryBool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  return value.toLowerCase() === "true";
 }
