@@ -73,7 +73,8 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     bodyLimit: BODY_LIMIT,
     genReqId: requestIdOf,
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Closing is answered below, in our error shape.
+    return503OnClosing: false,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: Math.max(MAX_PARAM_LENGTH, ...(runtime?.workflowNames() ?? []).map((name) => name.length)) },
     frameworkErrors: (error, req, reply) => answerUnroutable(error, req, reply, config),
@@ -84,6 +85,17 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
   // Fastify answers 415 before any parser when the header is not a media type (`Content-Type: ` or `json`):
   // such a header counts as absent.
+  // A request on a kept-alive connection while the app closes (a reload, SIGTERM): 503 in the API's error
+  // shape, and the connection closed so the client's next request reaches the next worker.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_req, reply) => {
+    if (!closing) return;
+    reply.header("connection", "close");
+    throw new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: "The server is restarting or shutting down", hint: "Retry the request: it reaches the next app server.", headers: { "retry-after": "1" } });
+  });
   app.addHook("onRequest", async (req) => {
     const type = req.headers["content-type"];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete req.headers["content-type"];

@@ -56,11 +56,14 @@ describe("serve reloads on source changes", () => {
       const file = join(dir, "src/confirm.ts");
       const good = await readFile(file, "utf8");
       await writeFile(file, good + "\nexport const broken = ;\n");
-      // A request racing the worker swap may see its connection closed; poll through that.
+      // A request racing the worker swap may see its connection closed, or the old worker's 503
+      // SERVER_SHUTTING_DOWN; poll through that until the new worker answers.
       const down = await waitFor(async () => {
         const res = await fetch(`${live.base}/workflows`).catch(() => null);
-        return res?.status === 503 ? res : null;
-      }, "the API to answer 503", 20_000).catch((e) => { throw new Error(e.message + "\n" + live.output()); });
+        if (res?.status !== 503) return null;
+        const body = (await res.clone().json()) as { code?: string };
+        return body.code === "WORKFLOWS_NOT_LOADED" ? res : null;
+      }, "the API to answer 503 WORKFLOWS_NOT_LOADED", 20_000).catch((e) => { throw new Error(e.message + "\n" + live.output()); });
       const body = await json(down!);
       expect(body.code).toBe("WORKFLOWS_NOT_LOADED");
       expect(body.hint).toContain("src/confirm.ts failed to import: SyntaxError");
