@@ -157,3 +157,11 @@ describe("with-ui with --preview (the built UI served statically)", () => {
     await page.close();
   });
 });
+
+describe("serving the with-ui example", () => {
+  it("leaves the repository's tracked files as they were (no lockfile or source rewritten by installs or builds)", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const changed = execFileSync("git", ["status", "--porcelain", "--", "examples/with-ui"], { cwd: REPO, encoding: "utf8" });
+    expect(changed).toBe("");
+  });
+});

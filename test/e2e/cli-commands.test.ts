@@ -61,7 +61,12 @@ describe("llamactl init", () => {
       expect(created.stdout).toContain("npx llamactl serve");
       expect(await readFile(join(dir, ".gitignore"), "utf8")).toContain(".llamactl/");
       const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+      // From this checkout, init links it (and says so); an installed llamactl writes ^<its version>.
       expect(pkg.dependencies.llamactl).toMatch(/^file:/);
+      expect(created.stdout).toContain("It links this llamactl checkout");
+      expect(pkg.scripts.typecheck).toBe("tsc --noEmit");
+      expect(JSON.parse(await readFile(join(dir, "tsconfig.json"), "utf8")).compilerOptions).toMatchObject({ strict: true, skipLibCheck: false });
+      expect(await readFile(join(dir, "README.md"), "utf8")).toContain("npm run typecheck");
 
       const validated = await runCli(["validate", dir]);
       expect(validated.code).toBe(0);
@@ -81,6 +86,14 @@ describe("llamactl init", () => {
       });
       expect(test.code, test.out).toBe(0);
       expect(test.out).toMatch(/# pass 1/);
+      const typecheck = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const npm = spawn("npm", ["run", "typecheck"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        npm.stdout.on("data", (d) => (out += d));
+        npm.stderr.on("data", (d) => (out += d));
+        npm.on("exit", (code) => resolve({ code, out }));
+      });
+      expect(typecheck.code, typecheck.out).toBe(0);
 
       const server = await startServe(dir, ["--persistence", "memory"]);
       try {

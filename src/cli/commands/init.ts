@@ -1,10 +1,12 @@
+import { readFileSync } from "node:fs";
 import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { fileURLToPath } from "node:url";
 import { printProblems } from "../output.ts";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 /** Template id → the example it starts from (examples are what newcomers copy). */
 export const TEMPLATES: Record<string, { example: string; description: string }> = {
@@ -35,9 +37,17 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 }
 
 /**
+ * Whether this llamactl runs from a development checkout (its repository) rather than an installed
+ * package: an installed one lives under some `node_modules/`.
+ */
+function runningFromCheckout(): boolean {
+  return !ROOT.split(sep).includes("node_modules");
+}
+
+/**
  * `llamactl init [dir] --template <id>`: a project that runs at once (`npm install`, `npx llamactl serve`),
- * with a README, a .gitignore and a test of its workflow. It depends on this llamactl checkout through a
- * `file:` dependency, so no registry publish is needed.
+ * with a README, a .gitignore, a tsconfig.json and a test of its workflow. It depends on the running
+ * llamactl's own version (`^x.y.z`); from a development checkout it links that checkout (`file:`) instead.
  */
 export async function initCommand(dirArg: string | undefined, flags: { template?: string; force?: boolean }): Promise<number> {
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
@@ -69,12 +79,16 @@ export async function initCommand(dirArg: string | undefined, flags: { template?
   const overlay = join(ROOT, "templates", template);
   await cp(overlay, dir, { recursive: true, filter: (src) => basename(src) !== "gitignore" });
   await writeFile(join(dir, ".gitignore"), await readFile(join(overlay, "gitignore"), "utf8").catch(() => "node_modules/\n.llamactl/\n"));
-  await writePackageJson(dir, basename(dir));
+  const dependency = await writePackageJson(dir, basename(dir));
+  await writeFile(join(dir, "tsconfig.json"), TSCONFIG);
   await writeFile(join(dir, "README.md"), readme(basename(dir), template, spec.description));
   const shown = relative(process.cwd(), dir) || ".";
   process.stdout.write(
     [
       `Created ${shown} from the ${template} template (${spec.description}).`,
+      ...(dependency.startsWith("file:")
+        ? [`It links this llamactl checkout (${dependency}): a development setup; created by an installed llamactl it would depend on ^${VERSION}.`]
+        : []),
       "Next:",
       `  cd ${shown}`,
       "  npm install",
@@ -85,23 +99,52 @@ export async function initCommand(dirArg: string | undefined, flags: { template?
   return 0;
 }
 
-async function writePackageJson(dir: string, name: string): Promise<void> {
+/** Strict, and checking llamactl's own declarations too (skipLibCheck off): what `npm run typecheck` runs. */
+const TSCONFIG = `${JSON.stringify(
+  {
+    compilerOptions: {
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      lib: ["ES2023"],
+      types: ["node"],
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+      allowImportingTsExtensions: true,
+      verbatimModuleSyntax: true,
+    },
+    include: ["src", "test"],
+  },
+  null,
+  2,
+)}\n`;
+
+/** Write the project's package.json; returns its llamactl dependency. */
+async function writePackageJson(dir: string, name: string): Promise<string> {
   const path = join(dir, "package.json");
   const pkg = JSON.parse(await readFile(path, "utf8")) as Record<string, any>;
   const ours = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as Record<string, any>;
+  const dependency = runningFromCheckout() ? `file:${ROOT.replace(/\/$/, "")}` : `^${ours.version}`;
   const safe = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "") || "app";
   const out = {
     name: safe,
     private: true,
     type: "module",
-    scripts: { serve: "llamactl serve", validate: "llamactl validate", test: "tsx --test test/*.test.ts", ...pkg.scripts },
-    dependencies: { ...pkg.dependencies, llamactl: `file:${ROOT.replace(/\/$/, "")}`, zod: ours.dependencies.zod },
-    devDependencies: { ...pkg.devDependencies, tsx: ours.dependencies.tsx },
+    scripts: { serve: "llamactl serve", validate: "llamactl validate", test: "tsx --test test/*.test.ts", typecheck: "tsc --noEmit", ...pkg.scripts },
+    dependencies: { ...pkg.dependencies, llamactl: dependency, zod: ours.dependencies.zod },
+    devDependencies: {
+      ...pkg.devDependencies,
+      tsx: ours.dependencies.tsx,
+      typescript: ours.devDependencies.typescript,
+      "@types/node": ours.devDependencies["@types/node"],
+    },
     // npm 11 runs dependency install scripts only when allowed; esbuild (under tsx) has one.
     allowScripts: { esbuild: true, ...pkg.allowScripts },
     ...Object.fromEntries(Object.entries(pkg).filter(([k]) => !["name", "private", "type", "scripts", "dependencies", "devDependencies", "allowScripts"].includes(k))),
   };
   await writeFile(path, JSON.stringify(out, null, 2) + "\n");
+  return dependency;
 }
 
 function readme(name: string, template: string, description: string): string {
@@ -110,9 +153,10 @@ function readme(name: string, template: string, description: string): string {
 Workflows served by llamactl — created from the \`${template}\` template (${description}).
 
 \`\`\`bash
-npm install          # installs llamactl from the checkout it was created with (a file: dependency)
+npm install          # installs llamactl and the workflow's dependencies
 npx llamactl serve   # serves http://127.0.0.1:4501/deployments/${name}
 npm test             # runs the workflow's test with the in-process runner
+npm run typecheck    # tsc --noEmit: your workflows against llamactl's types
 \`\`\`
 
 - API docs: http://127.0.0.1:4501/deployments/${name}/docs
@@ -120,7 +164,7 @@ npm test             # runs the workflow's test with the in-process runner
 - Validate without serving: \`npx llamactl validate\`
 - Run once from the terminal: \`npx llamactl run <workflow> key=value\`
 
-\`llamactl\` is referenced with \`"file:<path of the llamactl checkout>"\` in package.json, so the project works
-without a registry publish. When llamactl is published, replace it with a version range.
+Edit \`src/\`; \`llamactl serve\` reloads on save. The workflows are listed in package.json under
+\`"llamadeploy"\`.
 `;
 }
