@@ -25,7 +25,7 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
     const config = { operationId: spec.operationIds?.[method] };
     app.route({ method, url, handler, onRequest: checkParams, exposeHeadRoute: method === "GET" && !spec.HEAD, config });
   }
-  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD, onRequest: checkParams, config: { operationId: spec.operationIds?.HEAD } });
+  if (spec.HEAD) app.route({ method: "HEAD", url, handler: spec.HEAD, onRequest: checkParams, onSend: dropHeadBody, config: { operationId: spec.operationIds?.HEAD } });
   const allow = [...served, ...(spec.GET ? ["HEAD"] : []), "OPTIONS"].sort().join(", ");
   // Every method Fastify routes (TRACE and QUERY included) except OPTIONS, which CORS preflights answer.
   const others = app.supportedMethods.filter((m) => m !== "OPTIONS" && !served.includes(m) && !(m === "HEAD" && spec.GET));
@@ -37,6 +37,16 @@ export function defineRoute(app: FastifyInstance, url: string, spec: RouteSpec):
       throw new ApiError({ code: "METHOD_NOT_ALLOWED", hint: `This path serves ${allow}.`, headers: { allow } });
     },
   });
+}
+
+/**
+ * A custom HEAD handler that throws is answered by the error handler with a JSON body; like Fastify's own
+ * HEAD routes, keep the GET's Content-Length and send no body.
+ */
+async function dropHeadBody(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  if (typeof payload !== "string" && !Buffer.isBuffer(payload)) return payload;
+  reply.header("content-length", String(Buffer.byteLength(payload)));
+  return null;
 }
 
 /** The router matches `/handlers/` as `/handlers/:handler_id` with an empty id; that path is not a route. */
