@@ -3,34 +3,24 @@ import { CHECKPOINT_VERSION } from "./checkpoint.ts";
 import { CollectBuffers } from "./collect-buffers.ts";
 import { CommitLoop, type CommitHost, type MachineHooks } from "./commit-loop.ts";
 import type { WaitOptions } from "./context.ts";
-import { errorMessage, errorType } from "./errors.ts";
-import {
-  type EventJSON,
-  type EventType,
-  InputRequiredEvent,
-  isStopType,
-  makeEvent,
-  qualifiedName,
-  StepStateChanged,
-  UnhandledEvent,
-  WorkflowIdleEvent,
-  type WorkflowEvent,
-} from "./events.ts";
-import { abortAttempt, type Invocation, invocationRecord, newInvocation } from "./invocation.ts";
+import { type EventJSON, type EventType, makeEvent, WorkflowIdleEvent, type WorkflowEvent } from "./events.ts";
+import { routeEvent, type RoutingHost } from "./event-routing.ts";
+import { InflightInvocations } from "./inflight.ts";
+import type { Invocation } from "./invocation.ts";
 import { Waiters } from "./waiters.ts";
 import {
   cancelledOutcome,
   completedOutcome,
-  runFailedOutcome,
   stepFailedOutcome,
   type TerminalOutcome,
   type TerminalStatus,
   timedOutOutcome,
 } from "./outcomes.ts";
+import { commitFailedOutcome, RunDeadline, stalledOutcome, stopRemainingWork } from "./run-termination.ts";
 import { unserializableEvent, unserializableValue } from "./serializable.ts";
 import { createStepContext, type StepHost } from "./step-context.ts";
 import { Attempts } from "./attempts.ts";
-import { StepQueues, type StepSlot } from "./step-queues.ts";
+import { StepQueues } from "./step-queues.ts";
 import { eventFromJSON, type WorkflowAnalysis } from "./analysis.ts";
 
 /**
@@ -45,21 +35,22 @@ export class RunMachine implements StepHost, CommitHost {
   idle = false;
   private readonly queues: StepQueues;
   private readonly loop: CommitLoop;
-  private readonly inflight = new Map<string, Invocation>();
+  private readonly inflight: InflightInvocations;
   private readonly waiters: Waiters;
   private readonly attempts: Attempts;
+  private readonly routing: RoutingHost;
+  private readonly deadline: RunDeadline;
   private readonly collectBuffers = new CollectBuffers();
   private readonly acceptsExternal: boolean;
   private state: Record<string, unknown>;
   private nextInvocation = 0;
-  private runTimer: NodeJS.Timeout | null = null;
   private deferStarts = false;
   private readonly startedAt = Date.now();
 
   constructor(
     private readonly analysis: WorkflowAnalysis,
     private readonly workflowName: string,
-    private readonly timeout: number | null,
+    timeout: number | null,
     private readonly stateSchema: { parse(v: unknown): unknown } | null,
     readonly runId: string,
     initialState: Record<string, unknown>,
@@ -68,6 +59,12 @@ export class RunMachine implements StepHost, CommitHost {
     this.state = initialState;
     this.queues = new StepQueues(analysis.steps);
     this.loop = new CommitLoop(this, hooks);
+    this.inflight = new InflightInvocations({
+      queues: this.queues,
+      publish: (event) => this.loop.publish(event),
+      afterCommit: (effect) => this.loop.afterCommit(effect),
+      execute: (inv) => this.attempts.execute(inv),
+    });
     this.attempts = new Attempts({
       workflowName,
       runId,
@@ -77,12 +74,12 @@ export class RunMachine implements StepHost, CommitHost {
       context: (inv, token) => createStepContext(this, inv, token),
       endWaits: (inv) => this.waiters.dropOf(inv),
       succeeded: (inv, result) => {
-        this.finishInvocation(inv, result ? result.type.name : null);
-        if (result) this.route(result, null, inv);
+        this.inflight.finish(inv, result ? result.type.name : null);
+        if (result) routeEvent(this.routing, result, null, true);
         this.flush();
       },
       failed: (inv, error) => {
-        this.finishInvocation(inv, null);
+        this.inflight.finish(inv, null);
         this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
         this.flush();
       },
@@ -100,14 +97,28 @@ export class RunMachine implements StepHost, CommitHost {
       publish: (event) => this.loop.publish(event),
       flush: () => this.flush(),
     });
+    this.routing = {
+      workflowName,
+      steps: analysis.steps,
+      queues: this.queues,
+      waiters: this.waiters,
+      publish: (event) => this.loop.publish(event),
+      complete: (stop) => this.terminate(completedOutcome(stop)),
+      computeIdle: () => this.computeIdle(),
+    };
+    this.deadline = new RunDeadline(timeout, (seconds) => {
+      if (this.status !== "running") return;
+      this.terminate(timedOutOutcome(seconds, this.inflight.activeSteps()));
+      this.flush();
+    });
     this.acceptsExternal = analysis.externalTypes.some((e) => this.queues.accepts(e));
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
   begin(start: WorkflowEvent<any>): void {
-    this.armRunTimer();
-    this.route(start, null, null);
+    this.deadline.arm();
+    routeEvent(this.routing, start, null, false);
     // The first steps start a macrotask after the run's first commit, so that whoever started the run
     // (an HTTP request waiting for that commit) answers before a step that blocks the event loop runs.
     this.deferStarts = true;
@@ -123,15 +134,8 @@ export class RunMachine implements StepHost, CommitHost {
     this.idle = cp.idle;
     for (const [name, events] of Object.entries(cp.queues)) this.queues.restore(name, events.map((e) => this.decode(e)));
     for (const [key, events] of Object.entries(cp.collect)) this.collectBuffers.restore(key, events.map((e) => this.decode(e)));
-    this.armRunTimer();
-    for (const rec of cp.inflight) {
-      const slot = this.queues.slot(rec.step)!;
-      const inv = this.createInvocation(slot, this.decode(rec.event), rec.id, rec.attempt, this.queues.takeWorker(slot));
-      inv.journal = rec.journal;
-      inv.replayLength = rec.journal.length;
-      inv.collects = rec.collects ?? [];
-      this.startInvocation(inv);
-    }
+    this.deadline.arm();
+    for (const rec of cp.inflight) this.inflight.restore(rec, (json) => this.decode(json));
     this.waiters.restore(cp.waiters, (name) => this.analysis.registry.get(name));
     this.flush();
   }
@@ -140,7 +144,7 @@ export class RunMachine implements StepHost, CommitHost {
   send(event: WorkflowEvent<any>, step: string | null): Promise<void> {
     if (this.status !== "running") return Promise.resolve();
     return new Promise((resolve) => {
-      this.route(event, step, null);
+      routeEvent(this.routing, event, step, false);
       this.loop.afterCommit(resolve);
       this.flush();
     });
@@ -160,10 +164,7 @@ export class RunMachine implements StepHost, CommitHost {
   detach(): void {
     if (this.status === "running") this.status = "detached";
     this.clearTimers();
-    for (const inv of this.inflight.values()) {
-      abortAttempt(inv, new Error("Run detached from this process"));
-      this.attempts.ended(inv);
-    }
+    this.inflight.abortAll(new Error("Run detached from this process"), (inv) => this.attempts.ended(inv));
   }
 
   /** A method, not an inline comparison: `status` changes while a commit is awaited. */
@@ -171,93 +172,14 @@ export class RunMachine implements StepHost, CommitHost {
     return this.status === "detached";
   }
 
-  activeSteps(): string[] {
-    return [...new Set([...this.inflight.values()].map((i) => i.step.name))];
-  }
-
   flush(): void {
     this.loop.flush();
-  }
-
-  // ---- routing -----------------------------------------------------------------------------------
-
-  private route(event: WorkflowEvent<any>, targetStep: string | null, from: Invocation | null): void {
-    if (isStopType(event.type)) {
-      this.terminate(completedOutcome(event));
-      return;
-    }
-    const inputRequired = event.type.isSubtypeOf(InputRequiredEvent);
-    // A question a step returns or sends is for whoever reads the stream (http-api §6).
-    if (from && inputRequired) this.loop.publish(event);
-    if (this.waiters.deliver(event, targetStep)) return;
-    let accepted = false;
-    for (const index of this.queues.accepting(event.type)) {
-      if (targetStep !== null && this.analysis.steps[index].name !== targetStep) continue;
-      accepted = true;
-      const slot = this.queues.slotAt(index);
-      if (this.queues.enqueue(slot, event)) {
-        this.loop.publish(
-          makeEvent(StepStateChanged, {
-            name: slot.def.name,
-            step_state: "preparing",
-            worker_id: "<enqueued>",
-            input_event_name: event.type.name,
-            output_event_name: null,
-          }),
-        );
-      }
-    }
-    if (!accepted && !inputRequired) {
-      this.loop.publish(
-        UnhandledEvent.create({
-          event_type: event.type.name,
-          qualified_name: qualifiedName(this.workflowName, event.type),
-          step_name: targetStep,
-          idle: this.computeIdle(),
-        }),
-      );
-    }
-  }
-
-  // ---- invocations -------------------------------------------------------------------------------
-
-  private createInvocation(slot: StepSlot, event: WorkflowEvent<any>, id: string, attempt: number, worker: number): Invocation {
-    const inv = newInvocation(slot, event, id, attempt, worker);
-    this.inflight.set(id, inv);
-    return inv;
-  }
-
-  private startInvocation(inv: Invocation): void {
-    this.publishState(inv, "running", null);
-    const execute = () => {
-      if (this.inflight.get(inv.id) === inv) this.attempts.execute(inv);
-    };
-    if (this.deferStarts) this.loop.afterCommit(() => setImmediate(execute));
-    else this.loop.afterCommit(execute);
-  }
-
-  private finishInvocation(inv: Invocation, outputName: string | null): void {
-    this.inflight.delete(inv.id);
-    this.queues.release(inv.slot, inv.worker);
-    this.publishState(inv, "not_running", outputName);
-  }
-
-  private publishState(inv: Invocation, state: "running" | "not_running", outputName: string | null): void {
-    this.loop.publish(
-      makeEvent(StepStateChanged, {
-        name: inv.step.name,
-        step_state: state,
-        worker_id: String(inv.worker),
-        input_event_name: inv.event.type.name,
-        output_event_name: outputName,
-      }),
-    );
   }
 
   // ---- what a step's context calls (StepHost) -----------------------------------------------------
 
   isCurrent(inv: Invocation, token: number): boolean {
-    return this.status === "running" && inv.token === token && this.inflight.get(inv.id) === inv;
+    return this.status === "running" && inv.token === token && this.inflight.holds(inv);
   }
 
   getState(): Record<string, unknown> {
@@ -275,7 +197,7 @@ export class RunMachine implements StepHost, CommitHost {
   }
 
   sendFromStep(inv: Invocation, event: WorkflowEvent<any>, step: string | null): void {
-    this.route(event, step, inv);
+    routeEvent(this.routing, event, step, true);
     this.flush();
   }
 
@@ -284,14 +206,7 @@ export class RunMachine implements StepHost, CommitHost {
     this.flush();
   }
 
-  registerWaiter(
-    inv: Invocation,
-    index: number,
-    type: EventType<any>,
-    options: WaitOptions,
-    resolve: (ev: WorkflowEvent<any>) => void,
-    reject: (err: Error) => void,
-  ): void {
+  registerWaiter(inv: Invocation, index: number, type: EventType<any>, options: WaitOptions, resolve: (ev: WorkflowEvent<any>) => void, reject: (err: Error) => void): void {
     this.waiters.register(inv, index, type, options, resolve, reject);
     this.flush();
   }
@@ -317,38 +232,19 @@ export class RunMachine implements StepHost, CommitHost {
     this.status = outcome.status;
     this.outcome = outcome;
     this.clearTimers();
-    if (this.inflight.size || this.waiters.size) {
-      // Only built when something is still running: an Error captures a stack, and most runs end idle.
-      const reason = outcome.failure ?? new Error("The workflow finished before this step did");
-      for (const inv of this.inflight.values()) {
-        abortAttempt(inv, reason);
-        this.attempts.ended(inv);
-      }
-      this.waiters.rejectAll(reason);
-    }
+    stopRemainingWork(outcome, this.inflight, this.waiters, (inv) => this.attempts.ended(inv));
     this.loop.end(outcome);
   }
 
-  private armRunTimer(): void {
-    if (this.timeout === null) return;
-    const timeout = this.timeout;
-    this.runTimer = setTimeout(() => {
-      if (this.status !== "running") return;
-      this.terminate(timedOutOutcome(timeout, this.activeSteps()));
-      this.flush();
-    }, timeout * 1000);
-  }
-
   private clearTimers(): void {
-    if (this.runTimer) clearTimeout(this.runTimer);
-    this.runTimer = null;
-    for (const inv of this.inflight.values()) if (inv.timer) clearTimeout(inv.timer);
+    this.deadline.clear();
+    this.inflight.clearTimers();
     this.waiters.clearTimers();
   }
 
   private computeIdle(): boolean {
     if (this.status !== "running" || this.queues.queued > 0) return false;
-    for (const inv of this.inflight.values()) if (inv.waiting === 0) return false;
+    if (!this.inflight.allWaiting()) return false;
     return this.waiters.size > 0 || this.acceptsExternal;
   }
 
@@ -359,24 +255,20 @@ export class RunMachine implements StepHost, CommitHost {
     if (this.status !== "running") return;
     if (this.queues.hasWork()) {
       this.queues.drain((slot, event, worker) => {
-        this.startInvocation(this.createInvocation(slot, event, `i${this.nextInvocation++}`, 1, worker));
+        this.inflight.start(this.inflight.create(slot, event, `i${this.nextInvocation++}`, 1, worker), this.deferStarts);
       });
     }
     const idle = this.computeIdle();
     if (idle && !this.idle) this.loop.publish(makeEvent(WorkflowIdleEvent, {}));
     this.idle = idle;
     if (!idle && this.inflight.size === 0 && this.waiters.size === 0 && this.queues.queued === 0) {
-      const message = `Workflow "${this.workflowName}" stalled: no step is running, queued or waiting for an event, and no stop event was produced. Make the last step return a StopEvent.`;
-      this.terminate(runFailedOutcome("WorkflowStalledError", message, this.elapsedSeconds()));
+      this.terminate(stalledOutcome(this.workflowName, this.elapsedSeconds()));
     }
   }
 
   commitFailed(error: unknown): void {
     if (this.status !== "running") return;
-    const message = `Could not persist the run: ${errorMessage(error)}`;
-    // The commit hook's own errors carry a permanent code (STORE_WRITE_FAILED, …): keep it on the failure.
-    const code = (error as { code?: unknown } | null)?.code;
-    this.terminate(runFailedOutcome(errorType(error), message, this.elapsedSeconds(), error, typeof code === "string" && /^[A-Z][A-Z_]+$/.test(code) ? code : undefined));
+    this.terminate(commitFailedOutcome(error, this.elapsedSeconds()));
   }
 
   private elapsedSeconds(): number {
@@ -392,7 +284,7 @@ export class RunMachine implements StepHost, CommitHost {
       runId: this.runId,
       state: structuredClone(this.state),
       queues: this.queues.snapshot(),
-      inflight: [...this.inflight.values()].map(invocationRecord),
+      inflight: this.inflight.records(),
       waiters: this.waiters.snapshot(),
       collect: this.collectBuffers.snapshot(),
       nextInvocation: this.nextInvocation,
