@@ -41,6 +41,8 @@ export class WorkerSupervisor {
   private worker: ChildProcess | null = null;
   private stopping = false;
   private finish: ((code: number) => void) | null = null;
+  /** A worker has served once: from then on a dying worker is restarted (before that, start() reports it). */
+  private armed = false;
   private exitCode: number | null = null;
   /** The worker that serves; connections arriving while there is none wait in `held`. */
   private serving: ChildProcess | null = null;
@@ -144,6 +146,7 @@ export class WorkerSupervisor {
         }
         if (message.type === "ready") {
           this.serving = child;
+          this.armed = true;
           this.servingSince = Date.now();
           this.lastProblem = "";
           this.releaseHeld();
@@ -241,7 +244,9 @@ export class WorkerSupervisor {
     const servedFor = this.servingSince ? Date.now() - this.servingSince : 0;
     this.servingSince = 0;
     this.reclaim(child);
-    if (this.stopping || this.worker !== child || !this.finish) return;
+    // Armed by the first worker that served, not by run(): a crash while serve still sets up its file
+    // watcher must be restarted too.
+    if (this.stopping || this.worker !== child || !this.armed) return;
     this.consecutiveCrashes = servedFor >= STABLE_MS ? 1 : this.consecutiveCrashes + 1;
     const how = signal ?? `exit code ${code}`;
     this.lastProblem = `It stopped unexpectedly (${how})${crash ? `: ${crash}` : ""}.`;

@@ -1,9 +1,9 @@
 import type { Checkpoint, Workflow, WorkflowEvent } from "../workflows/index.ts";
 import { generateId } from "../workflows/index.ts";
-import type { HandlerFilter, HandlerRecord, StoredEvent, StoreError, WorkflowStore } from "../store/types.ts";
+import { type HandlerFilter, type HandlerRecord, type StoredEvent, StoreError, type WorkflowStore } from "../store/types.ts";
 import { isReleasable } from "./active-run.ts";
 import { isStopEnvelope } from "./envelope.ts";
-import { RuntimeError } from "./errors.ts";
+import { RunPersistenceError, RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
 import { IdleRelease } from "./idle-release.ts";
 import type { RuntimeLogger } from "./logger.ts";
@@ -204,7 +204,11 @@ export class Runtime {
       try {
         await created;
       } catch (error) {
-        throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error });
+        // The store's own reason (a deleted file, a full disk) is written for users and is what the
+        // caller can act on; any other exception stays in the log.
+        const reason =
+          error instanceof RunPersistenceError && error.cause instanceof StoreError ? `${error.code}: ${error.message}${error.hint ? ` ${error.hint}` : ""}` : undefined;
+        throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
       }
       return record;
     } finally {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { api, serve, type Served, useProjects, waitFor } from "./helpers.ts";
+import { api, serve, type Served, useProjects, waitFor, waitForEvent } from "./helpers.ts";
 
 const project = useProjects();
 
@@ -56,6 +56,56 @@ describe("nothing acknowledged is lost", { timeout: 120_000 }, () => {
       expect(log.match(/"type":"StopEvent"/g)).toHaveLength(1);
     }
     // And nothing else in the store failed either (a run created but not acknowledged must not fail).
+    expect((await api(s.base, "GET", "/handlers?status=failed")).body.handlers).toEqual([]);
+  });
+
+  it("every answer acknowledged by POST /events reaches its waiting run after a SIGKILL in the middle of a flood of answers", async () => {
+    const dir = await project("test/fixtures/durability");
+    const args = ["--max-completed", "1000000"];
+    let s = await serve(dir, args);
+    const ids = Array.from({ length: 60 }, (_, i) => `waiting-${i}`);
+    for (const id of ids) {
+      const res = await api(s.base, "POST", "/workflows/ask/run-nowait", { handler_id: id, start_event: { question: `q${id}` } });
+      expect(res.status).toBe(200);
+    }
+    for (const id of ids) await waitForEvent(s.base, id, "Question");
+    // Ten concurrent clients answer the runs, one answer each, while the server is killed at a random moment.
+    const answered = new Set<string>();
+    const queue = [...ids];
+    // Killed once a random number of answers were acknowledged: always mid-flood, with answers in flight.
+    const killAfter = 10 + Math.floor(Math.random() * 40);
+    let alive = true;
+    let killed: Promise<void> = new Promise(() => {});
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        for (let id = queue.shift(); id !== undefined && alive; id = queue.shift()) {
+          try {
+            const res = await fetch(`${s.base}/events/${id}`, {
+              method: "POST",
+              body: JSON.stringify({ event: { type: "Answer", value: { answer: `a-${id}` } } }),
+            });
+            if (res.status === 200) answered.add(id);
+            if (alive && answered.size >= killAfter) {
+              alive = false;
+              killed = s.crash();
+            }
+          } catch {
+            // the server died under this request: not acknowledged
+          }
+        }
+      }),
+    );
+    await killed;
+    s = await serve(dir, args);
+    expect(answered.size).toBeGreaterThanOrEqual(killAfter);
+    const results = await waitFor(async () => {
+      const all = (await api(s.base, "GET", "/handlers")).body.handlers as Array<{ handler_id: string; status: string; result: unknown }>;
+      const byId = new Map(all.map((h) => [h.handler_id, h]));
+      return [...answered].every((id) => byId.get(id)?.status === "completed") ? byId : null;
+    }, "every acknowledged answer's run to complete", 30_000);
+    for (const id of answered) expect(results.get(id)!.result).toMatchObject({ value: { result: `a-${id}` } });
+    // The others still wait for their answer (none was lost half-way or failed).
+    for (const id of ids.filter((i) => !answered.has(i))) expect(["running", "completed"]).toContain(results.get(id)!.status);
     expect((await api(s.base, "GET", "/handlers?status=failed")).body.handlers).toEqual([]);
   });
 });

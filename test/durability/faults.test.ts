@@ -69,6 +69,30 @@ describe("one user's bug never takes the server down", { timeout: 60_000 }, () =
     expect(s.output()).toContain("The app server stopped unexpectedly (SIGABRT)");
   });
 
+  it("an uncaught error no run can be blamed for restarts the app server with backoff; meanwhile connections get 503 APP_SERVER_UNAVAILABLE with Retry-After and the last error, and serve never gives up", async () => {
+    const dir = await project("test/fixtures/durability");
+    const s = await serve(dir, ["--persistence", "memory"]);
+    const health = `${s.base}/health`;
+    // First crash: restarted at once (connections meanwhile are held for the next worker).
+    await api(s.base, "POST", "/workflows/module_bug/run", {}).catch(() => null);
+    await waitFor(() => s.output().includes("The app server stopped unexpectedly (exit code 70): module-level boom."), "the first crash");
+    await waitFor(async () => (await fetch(health).catch(() => null))?.status === 200, "the restarted app server");
+    // Second crash within a short time: restarted after a delay, during which the supervisor answers.
+    await api(s.base, "POST", "/workflows/module_bug/run", {}).catch(() => null);
+    const refused = await waitFor(async () => {
+      const res = await fetch(health).catch(() => null);
+      return res?.status === 503 ? res : null;
+    }, "a 503 while the app server waits to restart");
+    expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
+    const body = await refused.json();
+    expect(body.code).toBe("APP_SERVER_UNAVAILABLE");
+    expect(body.hint).toContain("module-level boom");
+    expect(s.output()).toMatch(/Restarting it in 0\.5 s \(2 failures in a row\); until then the API answers 503 APP_SERVER_UNAVAILABLE/);
+    await waitFor(async () => (await fetch(health).catch(() => null))?.status === 200, "the app server to serve again");
+    expect((await api(s.base, "POST", "/workflows/counter/run", {})).body.status).toBe("completed");
+    expect(s.child.exitCode).toBeNull();
+  });
+
   it("connections handed to a worker that dies before answering are served by the next worker, not left hanging", async () => {
     const dir = await project("test/fixtures/durability");
     const marker = join(dir, "blocking.txt");
@@ -111,12 +135,35 @@ describe("every failure is told", { timeout: 60_000 }, () => {
     expect(record.event).toContain("attempt 1 of 2");
   });
 
+  it("logs the final failure at error level with the same fields, and the handler's error names the step", async () => {
+    const dir = await project("test/fixtures/durability");
+    const s = await serve(dir, ["--log-format", "json"]);
+    const res = await api(s.base, "POST", "/workflows/broken/run", {});
+    expect(res.status).toBe(500);
+    expect(res.body.error).toBe('Step "parse_input" failed after 2 attempts: unexpected token in input');
+    const records = await waitFor(() => {
+      const lines = s.output().split("\n").filter((l) => l.includes('"step":"parse_input"')).map((l) => JSON.parse(l));
+      return lines.length === 2 ? lines : null;
+    }, "both attempts' log lines");
+    expect(records.map((r) => [r.level, r.attempt, r.max_attempts])).toEqual([
+      ["warning", 1, 2],
+      ["error", 2, 2],
+    ]);
+    expect(records[1]).toMatchObject({
+      workflow: "broken",
+      handler_id: res.body.handler_id,
+      error: "unexpected token in input",
+      location: expect.stringMatching(/^src\/faults\.ts:\d+:\d+$/),
+      stack: expect.stringContaining("unexpected token in input"),
+    });
+  });
+
   it("llamactl run prints the failing step and the user's file:line", async () => {
     const dir = await project("test/fixtures/durability");
-    const { code, stderr } = await runCli(["run", "stray", dir]);
+    const { code, stderr } = await runCli(["run", "broken", dir]);
     expect(code).toBe(1);
-    expect(stderr).toContain('Step "schedule" failed: boom in a timer');
-    expect(stderr).toMatch(/at src\/faults\.ts:\d+:\d+/);
+    // The location line follows the message: printed by `run` itself, not by a log line.
+    expect(stderr).toMatch(/The run failed: Step "parse_input" failed after 2 attempts: unexpected token in input\n\s+at src\/faults\.ts:\d+:\d+/);
   });
 
   it("names the steps running when the event loop is blocked past --stall-threshold, from a watchdog thread", async () => {
@@ -163,6 +210,8 @@ describe("the store notices it is gone", { timeout: 60_000 }, () => {
     const res = await api(s.base, "POST", "/workflows/counter/run-nowait", {});
     expect(res.status).toBe(500);
     expect(res.body.code).toBe("PERSISTENCE_FAILED");
+    // The store's own code and what to do, not only "see the log".
+    expect(res.body.hint).toMatch(/^STORE_FILE_MISSING: The store file \S+workflows\.db was deleted/);
     expect(s.output()).toMatch(/The store file \S+workflows\.db was deleted while llamactl was using it; nothing more can be stored\. Its data was saved to \S+\.rescued-/);
     const second = await serveExpectingFailure(dir);
     expect(second.code).toBe(1);

@@ -19,7 +19,9 @@ export function registerErrorHandler(app: FastifyInstance, logger: Logger): void
     if (error instanceof RuntimeError) {
       const api = fromRuntimeError(error);
       if (api.status >= 500) logger.error(`${api.message}: ${String(error.cause ?? error.message)}`, { request_id: req.id, operation: operationOf(req) });
-      return send(reply, api.status >= 500 ? new ApiError({ code: api.code, hint: `See the server log for request ${req.id}.` }) : api);
+      // A 500 hides the exception; a hint the runtime chose for the caller (the store's reason) stays.
+      const logRef = `See the server log for request ${req.id}.`;
+      return send(reply, api.status >= 500 ? new ApiError({ code: api.code, hint: error.hint ? `${error.hint} ${logRef}` : logRef }) : api);
     }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return send(reply, new ApiError({ code: "PAYLOAD_TOO_LARGE" }));
     if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
