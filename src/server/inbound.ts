@@ -11,8 +11,10 @@ import {
   type WorkflowEvent,
   workflowEventTypes,
 } from "../workflows/index.ts";
+import type { z } from "zod";
 import { ApiError } from "./errors.ts";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "./json-depth.ts";
+import type { BodySpec } from "./operation.ts";
 
 type JsonObject = Record<string, unknown>;
 
@@ -60,6 +62,47 @@ export function parseBody(raw: unknown, route: "run" | "events"): JsonObject {
     throw new ApiError({ code: "INVALID_REQUEST_BODY", detail, hint: "Send a JSON object as the request body." });
   }
   return value;
+}
+
+/**
+ * Read an operation's body: JSON whatever the Content-Type (empty is `{}`), then its schema; the first
+ * field the schema refuses answers the contract's error for that field.
+ */
+export function readBody<B extends z.ZodType>(spec: BodySpec<B>, raw: unknown): z.output<B> {
+  const value = parseBody(raw, spec.route);
+  const result = spec.schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = String(issue.path[0] ?? "");
+  throw spec.refuse(field, value[field], issue);
+}
+
+/** The 400 for a run body's refused field (RunRequest). */
+export function refuseRunBody(field: string, value: unknown): ApiError {
+  if (field === "handler_id") {
+    if (typeof value === "string") return invalidHandlerId(value);
+    return new ApiError({ code: "INVALID_REQUEST_BODY", detail: "Error processing request body: handler_id must be a string", hint: "Omit handler_id to get a generated one." });
+  }
+  if (field === "start_event" || field === "kwargs") return startError("expected a JSON object");
+  return new ApiError({ code: "INVALID_REQUEST_BODY", detail: `Error processing request body: ${field} is invalid`, hint: "The API's OpenAPI document (/deployments/<name>/openapi.json) describes the body." });
+}
+
+/** The 400 for a send-event body's refused field (SendEventRequest), worded as the reference words it. */
+export function refuseEventBody(field: string, value: unknown, issue: z.core.$ZodIssue): ApiError {
+  if (field === "event") {
+    if (!isTruthy(value)) return new ApiError({ code: "EVENT_DATA_REQUIRED" });
+    // The envelope branch of the union says which of its fields is wrong.
+    const inner = issue.code === "invalid_union" && isObject(value) ? issue.errors[0]?.[0] : undefined;
+    const key = String(inner?.path[0] ?? "");
+    if (key === "value" || key === "data") return invalidEvent("Failed to deserialize event: the event's value must be a JSON object");
+    if (key === "type" || key === "qualified_name") return invalidEvent("Invalid client data. Must have a type or a qualified name");
+    return invalidEvent(DESERIALIZE);
+  }
+  return new ApiError({ code: "INVALID_REQUEST_BODY", detail: `Error processing request: ${field} must be a string`, hint: 'Send {"event": {…}, "step": "<step name>"} or omit "step".' });
+}
+
+function invalidEvent(detail: string): ApiError {
+  return new ApiError({ code: "INVALID_EVENT", detail });
 }
 
 /** `context` is truthy in the Python sense. */

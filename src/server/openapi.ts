@@ -112,7 +112,7 @@ function responseBody(spec: ResponseSpec): Json {
 }
 
 /** An operation's responses: its own, then one error body per status of the codes it can answer. */
-function responsesOf(op: Operation<any, any>): Json {
+function responsesOf(op: Operation<any, any, any>): Json {
   const out: Json = {};
   for (const [status, spec] of Object.entries(op.responses)) out[status] = responseBody(spec);
   const byStatus = new Map<number, string[]>();
@@ -126,7 +126,7 @@ function responsesOf(op: Operation<any, any>): Json {
 }
 
 /** The OpenAPI operation object of one operation of the table. */
-function operationObject(op: Operation<any, any>, overrides: Json = {}): Json {
+function operationObject(op: Operation<any, any, any>, overrides: Json = {}): Json {
   const params = [
     ...(op.params ? parameters("path", op.params) : []),
     ...(op.query ? parameters("query", op.query) : []),

@@ -3,17 +3,40 @@ import type { z } from "zod";
 import type { ErrorCode } from "./errors.ts";
 import type { ApiContext } from "./routes/context.ts";
 
-/** What an operation's handler gets: validated path parameters and query, the raw body, the request. */
-export interface OperationInput<P, Q> {
+/** What an operation's handler gets: validated path parameters and query, the body reader, the request. */
+export interface OperationInput<P, Q, B = unknown> {
   params: P;
   query: Q;
-  /** The body as text (parsed by the handler, which knows the exact error each failure answers). */
-  body: unknown;
+  /**
+   * The body, parsed as JSON (whatever the Content-Type) and validated with the operation's schema; an
+   * invalid body throws the 400 the contract names for that field. The handler calls it at the point
+   * the contract checks the body (e.g. after the workflow's 404).
+   */
+  body: () => B;
   req: FastifyRequest;
   reply: FastifyReply;
 }
 
-export type OperationHandler<P, Q> = (ctx: ApiContext, input: OperationInput<P, Q>) => Promise<unknown>;
+/** A schema's output, or nothing when the operation has none. */
+export type SchemaOutput<S> = S extends z.ZodType ? z.output<S> : Record<string, never>;
+
+/** The handler input of an operation with these params, query and body schemas (types derived from them). */
+export type InputOf<P = undefined, Q = undefined, B = undefined> = OperationInput<SchemaOutput<P>, SchemaOutput<Q>, SchemaOutput<B>>;
+
+export type OperationHandler<P, Q, B = unknown> = (ctx: ApiContext, input: OperationInput<P, Q, B>) => Promise<unknown>;
+
+/**
+ * How a body is read: which parse errors the route words its way, and the 400 for each field the schema
+ * refuses (the contract's codes: INVALID_HANDLER_ID, INVALID_START_EVENT, EVENT_DATA_REQUIRED, …).
+ */
+export interface BodySpec<B extends z.ZodType = z.ZodType> {
+  schema: B;
+  required: boolean;
+  /** The wording of JSON and non-object errors (the reference's differ between run and events). */
+  route: "run" | "events";
+  /** The error for the first field the schema refuses (`field` is its top-level key). */
+  refuse: (field: string, value: unknown, issue: z.core.$ZodIssue) => Error;
+}
 
 /**
  * A response's body in the document: a wire schema (a component when it is one), several (any of
@@ -27,13 +50,13 @@ export interface ResponseSpec {
 }
 
 type Shape = z.ZodObject | undefined;
-type Out<S extends Shape> = S extends z.ZodObject ? z.output<S> : Record<string, never>;
+type Out<S> = SchemaOutput<S>;
 
 /**
  * One operation of the Workflows API, described once: route registration, input validation, the
  * handler's types and the OpenAPI document all derive from it (see operations.ts).
  */
-export interface Operation<P extends Shape = Shape, Q extends Shape = Shape> {
+export interface Operation<P extends Shape = Shape, Q extends Shape = Shape, B extends z.ZodType | undefined = z.ZodType | undefined> {
   /** The OpenAPI operationId, and the name logs and traces give the operation. */
   id: string;
   method: "GET" | "POST";
@@ -45,20 +68,22 @@ export interface Operation<P extends Shape = Shape, Q extends Shape = Shape> {
   deprecated?: boolean;
   params?: P;
   query?: Q;
-  /** Documented request body (validated by the handler; see OperationInput.body). */
-  body?: { schema: z.ZodType; required: boolean };
+  /** The request body: documented, validated and typed from its schema (read by the handler; see OperationInput.body). */
+  body?: BodySpec<NonNullable<B>>;
   /** Documented request headers. */
   headers?: ReadonlyArray<{ name: string; description: string }>;
   /** Responses other than the error bodies of `errors`. */
   responses: Record<number, ResponseSpec>;
   /** The error codes it can answer, each with the code's status and the error body. */
   errors: readonly ErrorCode[];
-  handler: OperationHandler<Out<P>, Out<Q>>;
+  handler: OperationHandler<Out<P>, Out<Q>, Out<B>>;
   /** A HEAD of its own (a stream answering headers only); default: Fastify's HEAD from GET. */
-  head?: OperationHandler<Out<P>, Out<Q>>;
+  head?: OperationHandler<Out<P>, Out<Q>, Out<B>>;
 }
 
-/** Type an operation from its schemas (the handler's input is inferred from `params` and `query`). */
-export function defineOperation<P extends Shape = undefined, Q extends Shape = undefined>(operation: Operation<P, Q>): Operation<P, Q> {
+/** Type an operation from its schemas (the handler's input is inferred from `params`, `query` and `body`). */
+export function defineOperation<P extends Shape = undefined, Q extends Shape = undefined, B extends z.ZodType | undefined = undefined>(
+  operation: Operation<P, Q, B>,
+): Operation<P, Q, B> {
   return operation;
 }

@@ -4,6 +4,7 @@
  * registered from this table (register-operations.ts), path parameters and queries are validated with
  * its schemas, handlers are typed by them, and the OpenAPI document is generated from it (openapi.ts).
  */
+import { refuseEventBody, refuseRunBody } from "./inbound.ts";
 import { defineOperation, type Operation } from "./operation.ts";
 import { cancelHandler, getHandler, getResult, listHandlers } from "./routes/handlers.ts";
 import { headEvents, sendEvent, streamEvents } from "./routes/events.ts";
@@ -44,7 +45,7 @@ export const runOperation = defineOperation({
   summary: "Run a workflow and wait for its result",
   tags: ["workflows"],
   params: WorkflowNameParams,
-  body: { schema: RunRequest, required: false },
+  body: { schema: RunRequest, required: false, route: "run", refuse: refuseRunBody },
   responses: {
     200: { description: "Completed: the Handler with its result.", body: Handler },
     500: { description: "Failed or cancelled (the Handler), or the run could not start (an error body).", body: [Handler, ErrorBody] },
@@ -60,13 +61,13 @@ export const runNowaitOperation = defineOperation({
   summary: "Start a workflow run and answer at once",
   tags: ["workflows"],
   params: WorkflowNameParams,
-  body: { schema: RunRequest, required: false },
+  body: { schema: RunRequest, required: false, route: "run", refuse: refuseRunBody },
   responses: { 200: { description: "Started: the running Handler.", body: Handler } },
   errors: [...RUN_ERRORS, "PERSISTENCE_FAILED"],
   handler: runWorkflowNowait,
 });
 
-export const OPERATIONS: readonly Operation<any, any>[] = [
+export const OPERATIONS: readonly Operation<any, any, any>[] = [
   defineOperation({
     id: "getHealth",
     method: "GET",
@@ -209,7 +210,7 @@ export const OPERATIONS: readonly Operation<any, any>[] = [
     summary: "Send an event into a running handler",
     tags: ["events"],
     params: HandlerIdParams,
-    body: { schema: SendEventRequest, required: true },
+    body: { schema: SendEventRequest, required: true, route: "events", refuse: refuseEventBody },
     responses: { 200: { description: "Delivered.", body: SendEventResult } },
     errors: [
       "INVALID_HANDLER_ID",

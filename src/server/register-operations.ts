@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from "fastify";
 import type { z } from "zod";
 import { ApiError } from "./errors.ts";
-import { invalidHandlerId } from "./inbound.ts";
+import { invalidHandlerId, readBody } from "./inbound.ts";
 import type { Operation } from "./operation.ts";
 import type { ApiContext } from "./routes/context.ts";
 import { defineRoute, type RouteSpec } from "./routes/define.ts";
@@ -19,8 +19,8 @@ type Validate = (req: FastifyRequest) => { params: unknown; query: unknown };
  * methods, HEAD with GET, and answers 405 with `Allow` to the others); path parameters and the query
  * are validated with the operation's schemas before its named handler runs.
  */
-export function registerOperations(app: FastifyInstance, ctx: ApiContext, operations: readonly Operation<any, any>[]): void {
-  const byPath = new Map<string, Operation<any, any>[]>();
+export function registerOperations(app: FastifyInstance, ctx: ApiContext, operations: readonly Operation<any, any, any>[]): void {
+  const byPath = new Map<string, Operation<any, any, any>[]>();
   for (const op of operations) byPath.set(op.path, [...(byPath.get(op.path) ?? []), op]);
   for (const [url, ops] of byPath) {
     const spec: RouteSpec = { operationIds: {} };
@@ -31,7 +31,9 @@ export function registerOperations(app: FastifyInstance, ctx: ApiContext, operat
         Object.defineProperty(
           async (req: FastifyRequest, reply: FastifyReply) => {
             const { params, query } = validate(req);
-            return handler(ctx, { params: params as never, query: query as never, body: req.body, req, reply });
+            const spec = op.body;
+            const body = spec ? () => readBody(spec, req.body) : () => ({});
+            return handler(ctx, { params: params as never, query: query as never, body: body as never, req, reply });
           },
           "name",
           { value: name },
@@ -47,7 +49,7 @@ export function registerOperations(app: FastifyInstance, ctx: ApiContext, operat
   }
 }
 
-function validator(op: Operation<any, any>): Validate {
+function validator(op: Operation<any, any, any>): Validate {
   const params = op.params as z.ZodObject | undefined;
   const query = op.query as z.ZodObject | undefined;
   // Fields that take one value: a repeated query key counts with its first value.

@@ -84,7 +84,7 @@ describe("one user's bug never takes the server down", { timeout: 60_000 }, () =
       return res?.status === 503 ? res : null;
     }, "a 503 while the app server waits to restart");
     expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
-    const body = await refused.json();
+    const body = (await refused.json()) as { code: string; hint: string };
     expect(body.code).toBe("APP_SERVER_UNAVAILABLE");
     expect(body.hint).toContain("module-level boom");
     expect(s.output()).toMatch(/Restarting it in 0\.5 s \(2 failures in a row\); until then the API answers 503 APP_SERVER_UNAVAILABLE/);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { OPERATIONS } from "../../src/server/operations.ts";
-import { BASE, closeTestApps, createTestApp, json } from "./helpers.ts";
+import { RunRequest, SendEventRequest } from "../../src/server/schemas/requests.ts";
+import { BASE, closeTestApps, createTestApp, json, startRun } from "./helpers.ts";
 
 afterEach(closeTestApps);
 
@@ -40,5 +41,35 @@ describe("the operation table drives routes and the OpenAPI document", () => {
     expect(json(res).code).toBe("INVALID_HANDLER_ID");
     const after = await t.api("GET", "/events/abc?after_sequence=soon");
     expect(json(after)).toMatchObject({ code: "INVALID_AFTER_SEQUENCE", detail: "Invalid after_sequence: 'soon'" });
+  });
+
+  it("validates bodies with the table's schemas, answering each refused field with the contract's code", async () => {
+    const run = OPERATIONS.find((op) => op.id === "runWorkflowNowait")!;
+    const send = OPERATIONS.find((op) => op.id === "sendEvent")!;
+    expect(run.body?.schema).toBe(RunRequest);
+    expect(send.body?.schema).toBe(SendEventRequest);
+    const t = await createTestApp();
+    const cases: [string, unknown, string][] = [
+      ["/workflows/count/run-nowait", { handler_id: 7 }, "INVALID_REQUEST_BODY"],
+      ["/workflows/count/run-nowait", { handler_id: "a/b" }, "INVALID_HANDLER_ID"],
+      ["/workflows/count/run-nowait", { start_event: 5 }, "INVALID_START_EVENT"],
+      // Only the schema refuses these: the handler never looks at kwargs when start_event is given.
+      ["/workflows/count/run-nowait", { start_event: { n: 1 }, kwargs: [1] }, "INVALID_START_EVENT"],
+    ];
+    for (const [path, body, code] of cases) {
+      const res = await t.api("POST", path, { body });
+      expect([res.statusCode, json(res).code], JSON.stringify(body)).toEqual([400, code]);
+    }
+    const id = await startRun(t, "confirm", { topic: "x" });
+    const sendCases: [unknown, string][] = [
+      [{}, "EVENT_DATA_REQUIRED"],
+      [{ event: 5 }, "INVALID_EVENT"],
+      [{ event: { type: 5, value: {} } }, "INVALID_EVENT"],
+      [{ event: { type: "HumanResponseEvent", value: {} }, step: 5 }, "INVALID_REQUEST_BODY"],
+    ];
+    for (const [body, code] of sendCases) {
+      const res = await t.api("POST", `/events/${id}`, { body });
+      expect([res.statusCode, json(res).code], JSON.stringify(body)).toEqual([400, code]);
+    }
   });
 });

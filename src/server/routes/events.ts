@@ -3,20 +3,15 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { type EventType, isStopType, StartEvent } from "../../workflows/index.ts";
 import { ApiError } from "../errors.ts";
-import { isTruthy, parseBody, parseEvent } from "../inbound.ts";
+import { isTruthy, parseEvent } from "../inbound.ts";
 import { EventStreamWriter } from "../sse.ts";
-import type { OperationInput } from "../operation.ts";
+import type { InputOf } from "../operation.ts";
+import type { EventsQuery as EventsQuerySchema, HandlerIdParams, SendEventRequest } from "../schemas/requests.ts";
 import type { ApiContext } from "./context.ts";
 import { queryBool } from "./handlers.ts";
 
-export interface EventsQuery {
-  sse?: string;
-  include_internal?: string;
-  include_qualified_name?: string;
-  after_sequence?: string;
-}
-type StreamInput = OperationInput<{ handler_id: string }, EventsQuery>;
-type SendInput = OperationInput<{ handler_id: string }, Record<string, never>>;
+export type StreamInput = InputOf<typeof HandlerIdParams, typeof EventsQuerySchema>;
+type SendInput = InputOf<typeof HandlerIdParams, undefined, typeof SendEventRequest>;
 
 interface StreamPlan {
   rec: HandlerRecord;
@@ -92,9 +87,10 @@ export async function headEvents(ctx: ApiContext, input: StreamInput): Promise<u
 }
 
 /** POST /events/{handler_id}: send an event into a running handler (e.g. a human's answer). */
-export async function sendEvent(ctx: ApiContext, { params, body: raw, req }: SendInput): Promise<unknown> {
+export async function sendEvent(ctx: ApiContext, { params, body: readBody, req }: SendInput): Promise<unknown> {
   const { runtime } = ctx;
-  const body = parseBody(raw, "events");
+  const body = readBody();
+  // The schema admits "" and {}; neither is an event.
   if (!isTruthy(body.event)) {
     throw new ApiError({ code: "EVENT_DATA_REQUIRED" });
   }
@@ -113,7 +109,7 @@ export async function sendEvent(ctx: ApiContext, { params, body: raw, req }: Sen
     const accepted = entry.registry.sendableNames();
     return new ApiError({ code: "EVENT_NOT_ACCEPTED", detail: `Event type ${type.name} cannot be sent to a running ${rec.workflowName} run; it accepts ${accepted.length ? accepted.join(", ") : "no events from outside"}`, hint: notAcceptedHint(type, rec) });
   });
-  const step = typeof body.step === "string" && body.step !== "" ? body.step : null;
+  const step = body.step ? body.step : null;
   try {
     await runtime.deliver(rec, event, step);
   } catch (error) {

@@ -1,10 +1,11 @@
 import { HANDLER_STATUSES, type HandlerStatus } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson, handlerStatusCode, unwrappedResult } from "../handler-json.ts";
-import type { OperationInput } from "../operation.ts";
+import type { InputOf } from "../operation.ts";
+import type { CancelQuery, HandlerIdParams, HandlersQuery } from "../schemas/requests.ts";
 import type { ApiContext } from "./context.ts";
 
-type IdInput<Q = Record<string, never>> = OperationInput<{ handler_id: string }, Q>;
+type IdInput<Q = undefined> = InputOf<typeof HandlerIdParams, Q>;
 
 async function find({ runtime }: ApiContext, id: string) {
   const rec = await runtime.getHandler(id);
@@ -21,7 +22,7 @@ function queryList(value: string | string[] | undefined): string[] {
 /** GET /handlers[?status=&workflow_name=] */
 export async function listHandlers(
   { runtime }: ApiContext,
-  { query }: OperationInput<Record<string, never>, { status?: string | string[]; workflow_name?: string | string[] }>,
+  { query }: InputOf<undefined, typeof HandlersQuery>,
 ): Promise<unknown> {
   const statuses = queryList(query.status);
   const names = queryList(query.workflow_name);
@@ -45,7 +46,7 @@ export async function getResult(ctx: ApiContext, { params, reply }: IdInput): Pr
 }
 
 /** POST /handlers/{handler_id}/cancel[?purge=true] */
-export async function cancelHandler({ runtime }: ApiContext, { params, query }: IdInput<{ purge?: string }>): Promise<unknown> {
+export async function cancelHandler({ runtime }: ApiContext, { params, query }: IdInput<typeof CancelQuery>): Promise<unknown> {
   const status = await runtime.cancel(params.handler_id, queryBool(query.purge, false));
   return { status };
 }

@@ -2,12 +2,12 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
-import { invalidHandlerId, isTruthy, parseBody, resolveStartEvent } from "../inbound.ts";
-import { HANDLER_ID } from "../schemas/requests.ts";
-import type { OperationInput } from "../operation.ts";
+import { isTruthy, resolveStartEvent } from "../inbound.ts";
+import type { RunRequest, WorkflowNameParams } from "../schemas/requests.ts";
+import type { InputOf } from "../operation.ts";
 import type { ApiContext } from "./context.ts";
 
-type RunInput = OperationInput<{ name: string }, Record<string, never>>;
+type RunInput = InputOf<typeof WorkflowNameParams, undefined, typeof RunRequest>;
 
 /** POST /workflows/{name}/run: start a run and answer with its end (500 with the Handler when it failed). */
 export function runWorkflow(ctx: ApiContext, input: RunInput): Promise<unknown> {
@@ -19,18 +19,15 @@ export function runWorkflowNowait(ctx: ApiContext, input: RunInput): Promise<unk
   return run(ctx, input, false);
 }
 
-async function run(ctx: ApiContext, { params, body: raw, reply }: RunInput, wait: boolean): Promise<unknown> {
+async function run(ctx: ApiContext, { params, body: readBody, reply }: RunInput, wait: boolean): Promise<unknown> {
   const { name } = params;
   const entry = ctx.catalog.require(name);
-  const body = parseBody(raw, "run");
+  // Validated by RunRequest: handler_id is absent, null, "" or a valid id.
+  const body = readBody();
   if (isTruthy(body.context)) {
     throw new ApiError({ code: "CONTEXT_API_DISABLED" });
   }
   const handlerId = body.handler_id;
-  if (handlerId !== undefined && handlerId !== null && typeof handlerId !== "string") {
-    throw new ApiError({ code: "INVALID_REQUEST_BODY", detail: "Error processing request body: handler_id must be a string", hint: "Omit handler_id to get a generated one." });
-  }
-  if (typeof handlerId === "string" && handlerId !== "" && !HANDLER_ID.test(handlerId)) throw invalidHandlerId(handlerId);
   const start = resolveStartEvent(entry.workflow, entry.registry, body);
   let record: HandlerRecord;
   try {

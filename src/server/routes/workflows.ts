@@ -1,10 +1,11 @@
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../errors.ts";
-import type { OperationInput } from "../operation.ts";
+import type { InputOf } from "../operation.ts";
+import type { WorkflowNameParams } from "../schemas/requests.ts";
 import type { ApiContext } from "./context.ts";
 
-type Input<P = Record<string, never>> = OperationInput<P, Record<string, never>>;
-type NameInput = Input<{ name: string }>;
+type Input = InputOf;
+type NameInput = InputOf<typeof WorkflowNameParams>;
 
 /** A 500 whose cause goes to the log with the request id, never into the response. */
 function unavailable(ctx: ApiContext, req: FastifyRequest, code: "SCHEMA_UNAVAILABLE" | "REPRESENTATION_UNAVAILABLE", detail: string | undefined, error: unknown): ApiError {
