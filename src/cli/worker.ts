@@ -31,7 +31,7 @@ function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>): Wor
   const { persistence } = message.options;
   if (persistence.kind === "memory") return createMemoryStore();
   if (persistence.kind === "postgres") {
-    throw new StoreError("PostgreSQL persistence is not available yet.", "Use --persistence local (the default) or --persistence memory.");
+    throw new StoreError({ message: "PostgreSQL persistence is not available yet.", hint: "Use --persistence local (the default) or --persistence memory." });
   }
   return openSqliteStore(persistence.path);
 }

@@ -18,18 +18,39 @@ export class RuntimeError extends Error {
 }
 
 /**
+ * The permanent codes with which the runtime itself ends a run (the `code` of its WorkflowFailedEvent),
+ * each with the hint it gives unless the failure brings a more precise one (a store's own hint).
+ */
+export const RUN_FAILURE_CODES = {
+  EVENT_NOT_SERIALIZABLE: { hint: "Keep events and ctx.store JSON-compatible: no BigInt, no cycles." },
+  STORE_WRITE_FAILED: { hint: "The llamactl log has the store's own error: check the disk and the store file it names." },
+  MAX_RECOVERY_ATTEMPTS_EXCEEDED: { hint: "Fix what crashes the app server while this workflow runs, or raise --max-recovery-attempts." },
+} as const satisfies Record<string, { hint: string }>;
+
+export type RunFailureCode = keyof typeof RUN_FAILURE_CODES;
+
+/** The default hint of a run failure code; undefined for a code of the store's own (e.g. STORE_FILE_MISSING). */
+export function runFailureHint(code: string): string | undefined {
+  return Object.hasOwn(RUN_FAILURE_CODES, code) ? RUN_FAILURE_CODES[code as RunFailureCode].hint : undefined;
+}
+
+/**
  * A run's state could not be stored: the store refused the write (`STORE_WRITE_FAILED`, or the store's
  * own code such as `STORE_FILE_MISSING`) or a value has no JSON form (`EVENT_NOT_SERIALIZABLE`). The
- * engine ends the run failed with this code on its `WorkflowFailedEvent`.
+ * engine ends the run failed with this code on its `WorkflowFailedEvent`. Without a `hint`, the code's
+ * default hint (RUN_FAILURE_CODES) applies.
+ *
+ * @example
+ * throw new RunPersistenceError({ code: "STORE_WRITE_FAILED", message: "disk I/O error", cause: error });
  */
 export class RunPersistenceError extends Error {
   override readonly name = "RunPersistenceError";
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-    override readonly cause?: unknown,
-  ) {
-    super(message);
+  readonly code: string;
+  readonly hint: string | undefined;
+
+  constructor(options: { code: string; message: string; hint?: string; cause?: unknown }) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.hint = options.hint ?? runFailureHint(options.code);
   }
 }

@@ -2,6 +2,7 @@ import { type Checkpoint, errorMessage, type Workflow, WorkflowFailedEvent } fro
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredCheckpoint } from "../store/types.ts";
 import type { ActiveRun } from "./active-run.ts";
 import { toEnvelope } from "./envelope.ts";
+import { RUN_FAILURE_CODES, type RunFailureCode } from "./errors.ts";
 import { type CommitDeps, createCommit } from "./run-commits.ts";
 import type { StepActivity } from "./step-activity.ts";
 
@@ -104,7 +105,7 @@ export class Resumer {
     return run;
   }
 
-  private async markUnresumable(rec: HandlerRecord, reason: string, code?: string): Promise<void> {
+  private async markUnresumable(rec: HandlerRecord, reason: string, code?: RunFailureCode): Promise<void> {
     const subject = rec.runId === null ? `Handler ${rec.handlerId}` : `Run ${rec.runId}`;
     const message = `${subject} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
     const failed = WorkflowFailedEvent.create({
@@ -113,7 +114,8 @@ export class Resumer {
       attempts: 0,
       elapsed_seconds: 0,
     });
-    this.deps.logger.warn(`Handler ${rec.handlerId} failed: ${message}`, { handler_id: rec.handlerId, code });
+    const hint = code ? RUN_FAILURE_CODES[code].hint : undefined;
+    this.deps.logger.warn(`Handler ${rec.handlerId} failed: ${message}`, { handler_id: rec.handlerId, code, ...(hint ? { hint } : {}) });
     await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed));
   }
 }

@@ -39,10 +39,10 @@ export function migrate(db: Database, migrations: readonly Migration[] = loadMig
   const latest = migrations.at(-1)?.version ?? 0;
   const found = userVersion(db);
   if (found > latest) {
-    throw new StoreError(
-      `The store file ${db.name} has schema version ${found}, newer than this llamactl supports (${latest}).`,
-      "It was written by a newer llamactl: upgrade llamactl, or point the store at another file.",
-    );
+    throw new StoreError({
+      message: `The store file ${db.name} has schema version ${found}, newer than this llamactl supports (${latest}).`,
+      hint: "It was written by a newer llamactl: upgrade llamactl, or point the store at another file.",
+    });
   }
   if (found === latest) return found;
   db.transaction(() => {

@@ -17,7 +17,7 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
   if (error instanceof StoreError) return error;
   const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : "";
   const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
-  const make = (message: string, hint: string) => new StoreError(message, hint, error);
+  const make = (message: string, hint: string) => new StoreError({ message, hint, cause: error });
 
   switch (primary) {
     case "SQLITE_NOTADB":
@@ -59,26 +59,26 @@ export function classifyStoreError(error: unknown, file: string, phase: StorePha
     case "SQLITE_IOERR":
       return make(`Reading or writing the store file ${file} failed (${code}).`, `Check the disk and the file system holding it, ${ELSEWHERE}.`);
     default:
-      return phase === "open" ? new StoreError(`Cannot open the store file ${file}: ${messageOf(error)}`, undefined, error) : null;
+      return phase === "open" ? new StoreError({ message: `Cannot open the store file ${file}: ${messageOf(error)}`, cause: error }) : null;
   }
 }
 
 export function fullDiskError(file: string, cause?: unknown): StoreError {
-  return new StoreError(
-    `The disk holding the store file ${file} is full.`,
-    `Free some disk space, ${ELSEWHERE} on another disk, then try again.`,
+  return new StoreError({
+    message: `The disk holding the store file ${file} is full.`,
+    hint: `Free some disk space, ${ELSEWHERE} on another disk, then try again.`,
     cause,
-  );
+  });
 }
 
 function permissionDenied(file: string, phase: StorePhase, cause: unknown): StoreError {
   const what =
     phase === "open" ? `Cannot open the store file ${file} for writing` : phase === "read" ? `Cannot read the store file ${file}` : `Cannot write to the store file ${file}`;
-  return new StoreError(
-    `${what}: permission denied or read-only file system.`,
-    `Check that this user may create and write files in ${dirname(file)} (and write the file itself if it exists), ${ELSEWHERE}.`,
+  return new StoreError({
+    message: `${what}: permission denied or read-only file system.`,
+    hint: `Check that this user may create and write files in ${dirname(file)} (and write the file itself if it exists), ${ELSEWHERE}.`,
     cause,
-  );
+  });
 }
 
 /** A component of the path is a regular file, so the folder for the store cannot exist. */
@@ -86,13 +86,13 @@ function notAFolder(file: string, cause: unknown): StoreError {
   let blocker = dirname(file);
   while (!existsSync(blocker) && dirname(blocker) !== blocker) blocker = dirname(blocker);
   const blocked = existsSync(blocker) && !isDirectory(blocker);
-  return new StoreError(
-    blocked
+  return new StoreError({
+    message: blocked
       ? `Cannot create the folder for the store file ${file}: ${blocker} is a file, not a folder.`
       : `Cannot create the folder for the store file ${file}.`,
-    `Move ${blocked ? "that file" : "whatever is in the way"} aside, ${ELSEWHERE}.`,
+    hint: `Move ${blocked ? "that file" : "whatever is in the way"} aside, ${ELSEWHERE}.`,
     cause,
-  );
+  });
 }
 
 function isDirectory(path: string): boolean {

@@ -107,10 +107,10 @@ function lockExclusively(lockFile: string, file: string, busyTimeoutMs: number):
 }
 
 function inUseError(file: string, cause: unknown): StoreError {
-  return new StoreError(
-    `The store file ${file} is in use by another llamactl.`,
-    "Stop the other llamactl serve of this project, or point this one's store at another file.",
+  return new StoreError({
+    code: "STORE_IN_USE",
+    message: `The store file ${file} is in use by another llamactl.`,
+    hint: "Stop the other llamactl serve of this project, or point this one's store at another file.",
     cause,
-    "STORE_IN_USE",
-  );
+  });
 }

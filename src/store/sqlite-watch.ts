@@ -75,10 +75,9 @@ function lostError(file: string, how: "deleted" | "replaced", rescued: { path: s
     "path" in rescued
       ? `Its data was saved to ${rescued.path}: to keep the runs, stop llamactl, rename that file to ${file} and start it again.`
       : `Saving its data elsewhere failed too (${rescued.failure}).`;
-  return new StoreError(
-    `The store file ${file} was ${how} while llamactl was using it; nothing more can be stored. ${kept}`,
-    "Restart llamactl serve: it opens the file at that path again (an empty store if none is there).",
-    undefined,
-    how === "deleted" ? "STORE_FILE_MISSING" : "STORE_FILE_REPLACED",
-  );
+  return new StoreError({
+    code: how === "deleted" ? "STORE_FILE_MISSING" : "STORE_FILE_REPLACED",
+    message: `The store file ${file} was ${how} while llamactl was using it; nothing more can be stored. ${kept}`,
+    hint: "Restart llamactl serve: it opens the file at that path again (an empty store if none is there).",
+  });
 }

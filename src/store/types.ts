@@ -121,16 +121,21 @@ export type StoreHealth = { ok: true } | { ok: false; error: StoreError };
  */
 export type StoreErrorCode = "STORE_FILE_MISSING" | "STORE_FILE_REPLACED" | "STORE_IN_USE";
 
-/** A store failure the user can act on (locked, corrupted, read-only, full disk, file deleted). */
+/**
+ * A store failure the user can act on (locked, corrupted, read-only, full disk, file deleted).
+ *
+ * @example
+ * throw new StoreError({ code: "STORE_IN_USE", message: `The store file ${file} is in use.`, hint: "Stop the other llamactl.", cause: error });
+ */
 export class StoreError extends Error {
   override readonly name = "StoreError";
-  constructor(
-    message: string,
-    readonly hint?: string,
-    override readonly cause?: unknown,
-    /** A permanent code when the failure has one of its own. */
-    readonly code?: StoreErrorCode,
-  ) {
-    super(message);
+  /** A permanent code when the failure has one of its own. */
+  readonly code: StoreErrorCode | undefined;
+  readonly hint: string | undefined;
+
+  constructor(options: { code?: StoreErrorCode; message: string; hint?: string; cause?: unknown }) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.hint = options.hint;
   }
 }
