@@ -8,7 +8,11 @@ import { printProblems } from "../output.ts";
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
-/** Template id → the example it starts from (examples are what newcomers copy). */
+/**
+ * Template id → the example it mirrors. `templates/<id>/` holds the whole project (the example's files
+ * plus a test and a gitignore), so the package ships templates without examples; a test keeps each
+ * template's files equal to its example's.
+ */
 export const TEMPLATES: Record<string, { example: string; description: string }> = {
   basic: { example: "quickstart", description: "one step that answers a question" },
   streaming: { example: "streaming", description: "progress events streamed live" },
@@ -16,7 +20,11 @@ export const TEMPLATES: Record<string, { example: string; description: string }>
   "with-ui": { example: "with-ui", description: "a workflow with a Vite + React web UI" },
 };
 
-const SKIP = new Set(["node_modules", ".llamactl", "dist", "test-results"]);
+/**
+ * Not copied as they are: local leftovers, and `gitignore`, written as `.gitignore` (npm pack leaves files
+ * named `.gitignore` out of the package).
+ */
+const SKIP = new Set(["node_modules", ".llamactl", "dist", "test-results", "gitignore"]);
 
 async function ask(question: string, fallback: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
@@ -74,11 +82,9 @@ export async function initCommand(dirArg: string | undefined, flags: { template?
     return 1;
   }
   await mkdir(dir, { recursive: true });
-  const source = join(ROOT, "examples", spec.example);
+  const source = join(ROOT, "templates", template);
   await cp(source, dir, { recursive: true, filter: (src) => !SKIP.has(basename(src)) });
-  const overlay = join(ROOT, "templates", template);
-  await cp(overlay, dir, { recursive: true, filter: (src) => basename(src) !== "gitignore" });
-  await writeFile(join(dir, ".gitignore"), await readFile(join(overlay, "gitignore"), "utf8").catch(() => "node_modules/\n.llamactl/\n"));
+  await writeFile(join(dir, ".gitignore"), await readFile(join(source, "gitignore"), "utf8"));
   const dependency = await writePackageJson(dir, basename(dir));
   await writeFile(join(dir, "tsconfig.json"), TSCONFIG);
   await writeFile(join(dir, "README.md"), readme(basename(dir), template, spec.description));
