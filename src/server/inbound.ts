@@ -14,7 +14,7 @@ import {
 import type { z } from "zod";
 import { ApiError } from "./errors.ts";
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from "./json-depth.ts";
-import type { BodySpec } from "./operation.ts";
+import type { BodySpec } from "./body-spec.ts";
 
 type JsonObject = Record<string, unknown>;
 
