@@ -9,21 +9,25 @@ export interface ImportEdge {
   typeOnly: boolean;
 }
 
+/** TypeScript, and the JavaScript modules src/ keeps as is (a loader hook, CommonJS shims). */
+const SOURCE = /\.(ts|mjs|cjs)$/;
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const file = join(dir, name);
     if (statSync(file).isDirectory()) return sourceFiles(file);
-    return name.endsWith(".ts") && !name.endsWith(".d.ts") ? [file] : [];
+    return SOURCE.test(name) && !name.endsWith(".d.ts") ? [file] : [];
   });
 }
 
-/** Every relative import and re-export between the TypeScript files under `root`, paths relative to it. */
+/** Every relative import, re-export and require() between the source files under `root`, paths relative to it. */
 export function importGraph(root: string): ImportEdge[] {
   const edges: ImportEdge[] = [];
   for (const file of sourceFiles(root)) {
+    // The script kind follows the extension: .mjs and .cjs parse as JavaScript.
     const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, false);
     const add = (specifier: string, typeOnly: boolean) => {
-      if (!specifier.startsWith(".") || !specifier.endsWith(".ts")) return;
+      if (!specifier.startsWith(".") || !SOURCE.test(specifier)) return;
       edges.push({ from: relative(root, file), to: relative(root, resolve(dirname(file), specifier)), typeOnly });
     };
     for (const statement of source.statements) {
@@ -39,9 +43,14 @@ export function importGraph(root: string): ImportEdge[] {
         add(statement.moduleSpecifier.text, typeOnly);
       }
     }
-    // import("./x.ts") calls: lazy, but still an edge at runtime.
+    // import("./x.ts") calls: lazy, but still an edge at runtime; require("./x.cjs") in CommonJS files.
     const visit = (node: ts.Node) => {
-      if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
+      if (
+        ts.isCallExpression(node) &&
+        (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === "require")) &&
+        node.arguments[0] &&
+        ts.isStringLiteral(node.arguments[0])
+      ) {
         add(node.arguments[0].text, false);
       }
       ts.forEachChild(node, visit);

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO } from "../e2e/serve-process.ts";
@@ -29,6 +31,18 @@ describe("the source's import graph", () => {
       .filter((e) => !(ALLOWED[layerOf(e.from)] ?? []).includes(layerOf(e.to)))
       .map((e) => `${e.from} → ${e.to}`);
     expect(wrong).toEqual([]);
+  });
+
+  it("scans the .mjs and .cjs modules too: their imports and require() calls are edges", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamactl-imports-"));
+    try {
+      writeFileSync(join(dir, "hook.mjs"), 'import shim from "./shim.cjs";\nexport default shim;\n');
+      writeFileSync(join(dir, "shim.cjs"), 'module.exports = require("./engine.ts");\n');
+      writeFileSync(join(dir, "engine.ts"), "export const engine = 1;\n");
+      expect(importGraph(dir).map((e) => `${e.from} → ${e.to}`).sort()).toEqual(["hook.mjs → shim.cjs", "shim.cjs → engine.ts"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("finds a cycle when there is one (the check itself works)", () => {
