@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -31,6 +31,32 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 240_000):
       resolve({ code, out });
     });
   });
+}
+
+/** `npx llamactl serve my-app` with the default store, from the consumer project; stop() waits for its exit (and its lock's release). */
+async function serveApp(): Promise<{ base: string; out: () => string; stop: () => Promise<void> }> {
+  let out = "";
+  const server = spawn("npx", ["--no-install", "llamactl", "serve", "my-app", "--port", "0", "--no-reload", "--no-open-browser"], {
+    cwd: consumer,
+    env: { ...process.env, CI: "true", NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const exited = new Promise<void>((resolve) => server.on("exit", () => resolve()));
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) process.kill(-server.pid!, "SIGTERM");
+    await exited;
+  };
+  server.stdout!.on("data", (d) => (out += d));
+  server.stderr!.on("data", (d) => (out += d));
+  try {
+    const base = await waitFor(() => /API\s+(http:\/\/\S+)/.exec(out)?.[1] ?? (server.exitCode !== null ? "exited" : undefined), "serve to print its API URL", 60_000);
+    expect(base, out).not.toBe("exited");
+    return { base, out: () => out, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 let work: string;
@@ -72,8 +98,14 @@ describe("the npm package, installed from its tarball into a project outside the
     expect(files).toEqual(expect.arrayContaining(["templates/basic/src/app/workflows.ts", "templates/with-ui/ui/package-lock.json", "templates/with-ui/gitignore"]));
     expect(files).toContain("dist/index.js");
     expect(files).toContain("dist/index.d.ts");
+    expect(files).toContain("dist/index.js.map");
     expect(files).toContain("dist/store/migrations/001_initial.sql");
     expect(files.some((f) => f.includes("node_modules") || f.includes(".llamactl"))).toBe(false);
+  });
+
+  it("installs with source maps beside the compiled JavaScript", () => {
+    expect(existsSync(join(consumer, "node_modules", "llamactl", "dist", "index.js.map"))).toBe(true);
+    expect(existsSync(join(consumer, "node_modules", "llamactl", "dist", "cli", "main.js.map"))).toBe(true);
   });
 
   it("imports with plain node (no tsx), and its bin answers --help", async () => {
@@ -84,7 +116,7 @@ describe("the npm package, installed from its tarball into a project outside the
     expect(help.out).toContain("Usage: llamactl");
   });
 
-  it("inits a project depending on its own version, which serve serves, curl runs and tsc typechecks (strict, skipLibCheck off)", async () => {
+  it("inits a project depending on its own version, which tsc typechecks (strict, skipLibCheck off) and serve serves with its default SQLite store", async () => {
     const created = await run("npx", ["--no-install", "llamactl", "init", "my-app", "--template", "basic"], consumer);
     expect(created.code, created.out).toBe(0);
     const app = join(consumer, "my-app");
@@ -94,25 +126,31 @@ describe("the npm package, installed from its tarball into a project outside the
     const typecheck = await run("npx", ["--no-install", "tsc", "--noEmit", "-p", "."], app);
     expect(typecheck.code, typecheck.out).toBe(0);
 
-    let server: ChildProcess | null = null;
+    // The default store: SQLite through better-sqlite3's native addon and the migrations shipped in dist/.
+    const first = await serveApp();
+    let id: string;
     try {
-      let out = "";
-      server = spawn("npx", ["--no-install", "llamactl", "serve", "my-app", "--port", "0", "--no-reload", "--no-open-browser", "--persistence", "memory"], {
-        cwd: consumer,
-        env: { ...process.env, CI: "true", NO_COLOR: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      });
-      server.stdout!.on("data", (d) => (out += d));
-      server.stderr!.on("data", (d) => (out += d));
-      const base = await waitFor(() => /API\s+(http:\/\/\S+)/.exec(out)?.[1], "serve to print its API URL", 60_000);
-      const res = await fetch(`${base}/workflows/answer-question/run`, { method: "POST", body: JSON.stringify({ start_event: { question: "Who?" } }) });
-      const body = (await res.json()) as { status: string; result: { value: { result: string } } };
-      expect(res.status, out).toBe(200);
+      expect(first.out()).toContain("Store     local (.llamactl/workflows.db)");
+      const res = await fetch(`${first.base}/workflows/answer-question/run`, { method: "POST", body: JSON.stringify({ start_event: { question: "Who?" } }) });
+      const body = (await res.json()) as { handler_id: string; status: string; result: { value: { result: string } } };
+      expect(res.status, first.out()).toBe(200);
       expect(body.status).toBe("completed");
       expect(body.result.value.result).toBe("Answer to Who?");
+      id = body.handler_id;
     } finally {
-      if (server?.pid) process.kill(-server.pid, "SIGTERM");
+      await first.stop();
+    }
+    expect(existsSync(join(app, ".llamactl", "workflows.db"))).toBe(true);
+    // A second serve reads the finished run back from the file: the store persisted it.
+    const second = await serveApp();
+    try {
+      const res = await fetch(`${second.base}/handlers/${id}`);
+      const handler = (await res.json()) as { status: string; result: { value: { result: string } } };
+      expect(res.status, second.out()).toBe(200);
+      expect(handler.status).toBe("completed");
+      expect(handler.result.value.result).toBe("Answer to Who?");
+    } finally {
+      await second.stop();
     }
   });
 });
