@@ -33,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
       .option("--max-completed <n>", "finished handlers kept (default 1000)")
       .option("--max-recovery-attempts <n>", "fail a run after the app server crashed this many times in a row while it ran (default 3)")
       .option("--stall-threshold <seconds>", "log the running steps when the event loop is blocked this long (default 1; 0 disables)")
+      .option("--allowed-hosts <hosts>", "Host names to answer besides localhost and the bound address, comma-separated (.example.com for subdomains; true for any)")
+      .option("--cors-origins <origins>", "browser origins allowed to call the API besides localhost, comma-separated")
+      .option("--no-auth", "serve a non-loopback --host without LLAMACTL_API_KEY (only on a network you trust)")
+      .option("--trust-proxy", "keep X-Forwarded-* headers from clients (a reverse proxy in front sets them)")
       .action(async (path: string, flags: Record<string, unknown>) => {
         const { serveCommand } = await import("./commands/serve.ts");
         exitCode = await serveCommand(path, flags);

@@ -1,6 +1,14 @@
 import { printProblems } from "./output.ts";
 import { AnswerReader, formatEvent, isInputRequired, isStop, type PrintedEvent, questionOf } from "./run-output.ts";
 
+type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** fetch with the server's API key, when one is given (`LLAMACTL_API_KEY`). */
+function authorizedFetch(apiKey: string | undefined): Fetch {
+  if (!apiKey) return (url, init) => fetch(url, init);
+  return (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${apiKey}` } });
+}
+
 interface RemoteHandler {
   handler_id: string;
   status: string;
@@ -9,7 +17,7 @@ interface RemoteHandler {
 }
 
 /** The deployment base: the URL itself when it names `/deployments/<name>`, else where the server's `/` redirects. */
-async function resolveBase(url: string): Promise<string> {
+async function resolveBase(url: string, fetch: Fetch): Promise<string> {
   const trimmed = url.replace(/\/+$/, "");
   if (/\/deployments\/[^/]+$/.test(trimmed)) return trimmed;
   const res = await fetch(trimmed + "/", { redirect: "manual" });
@@ -33,10 +41,11 @@ async function* ndjson(body: ReadableStream<Uint8Array>): AsyncGenerator<Printed
 }
 
 /** `llamactl run --url`: start the workflow on a running server, follow its events, answer its questions. */
-export async function runWorkflowRemote(url: string, workflow: string, input: Record<string, unknown>, options: { json: boolean }): Promise<number> {
+export async function runWorkflowRemote(url: string, workflow: string, input: Record<string, unknown>, options: { json: boolean; apiKey?: string }): Promise<number> {
+  const fetch = authorizedFetch(options.apiKey);
   let base: string;
   try {
-    base = await resolveBase(url);
+    base = await resolveBase(url, fetch);
   } catch (error) {
     printProblems([{ message: `Cannot reach ${url}: ${(error as Error).message}`, hint: "Start the server with `llamactl serve`, or check --url." }]);
     return 1;
@@ -48,7 +57,8 @@ export async function runWorkflowRemote(url: string, workflow: string, input: Re
   });
   const body = (await started.json()) as RemoteHandler & { detail?: string; hint?: string };
   if (!started.ok) {
-    printProblems([{ message: `${body.detail ?? `HTTP ${started.status}`} (${workflow} on ${base})`, hint: body.hint }]);
+    const hint = started.status === 401 ? "The server requires an API key: set LLAMACTL_API_KEY to one of its keys." : body.hint;
+    printProblems([{ message: `${body.detail ?? `HTTP ${started.status}`} (${workflow} on ${base})`, hint }]);
     return 1;
   }
   const id = body.handler_id;

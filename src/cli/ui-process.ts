@@ -32,7 +32,7 @@ export function uiEnvironment(config: ResolvedConfig, uiPort: number | null, app
 /** How the app server serves the UI: the dev server's port, or the build output with `--preview`. */
 export function uiServing(config: ResolvedConfig, options: ServeOptions): UiServing | undefined {
   if (config.ui === null) return undefined;
-  return options.preview ? { mode: "preview", dir: config.ui.buildOutputDir } : { mode: "proxy", port: options.uiPort };
+  return options.preview ? { mode: "preview", dir: config.ui.buildOutputDir } : { mode: "proxy", port: options.uiPort, trustProxy: options.trustProxy };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { loadWorkflows, WorkflowLoadError } from "../loader/index.ts";
 import { Runtime } from "../runtime/runtime.ts";
+import { Access } from "../server/access.ts";
 import { buildApp } from "../server/app.ts";
 import { Logger } from "../server/logger.ts";
 import { createMemoryStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
@@ -38,6 +39,14 @@ function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>): Wor
 
 async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
   const { config, options } = message;
+  const access = new Access({
+    allowedHosts: options.allowedHosts,
+    corsOrigins: options.corsOrigins,
+    boundHost: options.host,
+    apiKeys: options.apiKeys,
+    trustProxy: options.trustProxy,
+  });
+  const cors = !["1", "true", "yes"].includes(String(process.env.DISABLE_CORS ?? "").toLowerCase());
   const logger = new Logger({
     level: options.logLevel,
     format: options.logFormat,
@@ -75,7 +84,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     const summary = problems.map((p) => p.message).join(" ");
     app = await buildApp(
       { runtime: null, logger: logger.child({}, "server") },
-      { deploymentName: config.name, ui: uiServing(config, options), loadError: summary },
+      { deploymentName: config.name, ui: uiServing(config, options), loadError: summary, access, cors },
     );
     await app.ready();
     return send({ type: "ready", workflows: [], problems });
@@ -107,7 +116,8 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     {
       deploymentName: config.name,
       ui: uiServing(config, options),
-      cors: !["1", "true", "yes"].includes(String(process.env.DISABLE_CORS ?? "").toLowerCase()),
+      cors,
+      access,
       readiness: () => {
         if (stopping) return { ready: false, reason: "shutting down" };
         const health = live.storeHealth();

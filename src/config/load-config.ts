@@ -93,6 +93,8 @@ export async function loadConfig(pathArg: string, options: LoadConfigOptions): P
     requiredEnvVars: config.required_env_vars ?? [],
     env: environment.env,
     ui,
+    allowedHosts: config.allowed_hosts ?? [],
+    corsOrigins: config.cors_origins ?? [],
     warnings,
   });
 }

@@ -59,6 +59,11 @@ export const configSchema = z.strictObject(
     env_files: stringList.optional().describe("dotenv files, relative to the project directory, applied in order"),
     required_env_vars: stringList.optional().describe("variables that must be set and non-empty"),
     ui: uiSchema.optional().describe("the web UI"),
+    allowed_hosts: z
+      .union([z.literal(true), stringList], { error: "true or a list of host names" })
+      .optional()
+      .describe("Host names the server answers to besides localhost and the bound address (a leading \".\" allows subdomains); true allows any"),
+    cors_origins: stringList.optional().describe("browser origins (https://app.example.com) allowed to call the API besides localhost and the server's own"),
     llama_cloud: z.unknown().optional(),
     app: z.unknown().optional(),
     python_dependencies: z.unknown().optional(),

@@ -28,6 +28,16 @@ export interface ServeOptions {
   maxRecoveryAttempts: number;
   /** Seconds the event loop may be blocked before the watchdog logs the running steps; 0 disables. */
   stallThreshold: number;
+  /** `LLAMACTL_API_KEY`, split on commas: with any, the API needs one of them (SECURITY.md). */
+  apiKeys: string[];
+  /** False with `--no-auth`: a non-loopback host may serve without a key. */
+  auth: boolean;
+  /** Host names answered besides loopback and the bound address (`--allowed-hosts`, `allowed_hosts`); true: any. */
+  allowedHosts: true | string[];
+  /** Browser origins allowed besides loopback and the server's own (`--cors-origins`, `cors_origins`). */
+  corsOrigins: string[];
+  /** Keep the client's `X-Forwarded-*` (`--trust-proxy`): a reverse proxy in front sets them. */
+  trustProxy: boolean;
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -123,6 +133,21 @@ export function resolveServeOptions(
   const maxRecoveryAttempts = integer(pick("maxRecoveryAttempts", "--max-recovery-attempts"), 3, 1, 1000, "an integer from 1 to 1000");
   const stallThreshold = seconds(pick("stallThreshold", "--stall-threshold", "LLAMACTL_STALL_THRESHOLD"), 1);
 
+  const list = (raw: string) => raw.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  // The shell wins over the project's env files (serve.md §2.7 order); either may hold the key.
+  const keyRaw = fromEnv("LLAMACTL_API_KEY") ?? (config?.env.LLAMACTL_API_KEY?.trim() ? { value: config.env.LLAMACTL_API_KEY, from: "LLAMACTL_API_KEY" } : null);
+  const apiKeys = keyRaw ? list(keyRaw.value) : [];
+  const hostsRaw = pick("allowedHosts", "--allowed-hosts");
+  let allowedHosts: true | string[] = config?.allowedHosts === true ? true : [...(config?.allowedHosts ?? [])];
+  if (hostsRaw !== null) allowedHosts = parseBoolean(hostsRaw.value) === true ? true : list(hostsRaw.value);
+  const originsRaw = pick("corsOrigins", "--cors-origins");
+  const corsOrigins = originsRaw !== null ? list(originsRaw.value) : [...(config?.corsOrigins ?? [])];
+  for (const origin of corsOrigins) {
+    if (!isOrigin(origin)) {
+      problems.push(problem(`${originsRaw?.from ?? "cors_origins"} must list origins like https://app.example.com (got ${JSON.stringify(origin)}).`));
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     host: host?.value.trim() ?? DEFAULT_HOST,
@@ -139,6 +164,11 @@ export function resolveServeOptions(
     maxCompleted,
     maxRecoveryAttempts,
     stallThreshold,
+    apiKeys,
+    auth: flags.auth !== false,
+    allowedHosts,
+    corsOrigins,
+    trustProxy: flags.trustProxy === true,
   });
 }
 
@@ -174,4 +204,14 @@ function parseBoolean(raw: string): boolean | undefined {
   if (["true", "1", "yes"].includes(value)) return true;
   if (["false", "0", "no"].includes(value)) return false;
   return undefined;
+}
+
+/** `scheme://host[:port]` with http or https and nothing after it. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "").toLowerCase();
+  } catch {
+    return false;
+  }
 }

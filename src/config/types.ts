@@ -45,5 +45,9 @@ export interface ResolvedConfig {
   /** The worker's complete `process.env`: config env < env files < shell env (§2.7). */
   env: Record<string, string>;
   ui: ResolvedUiConfig | null;
+  /** `allowed_hosts`: extra Host names, or true for any (SECURITY.md). */
+  allowedHosts: true | string[];
+  /** `cors_origins`: extra browser origins allowed to call the API. */
+  corsOrigins: string[];
   warnings: string[];
 }

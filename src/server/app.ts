@@ -4,7 +4,9 @@ import { WorkflowCatalog } from "./catalog.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { registerAccessLog } from "./plugins/access-log.ts";
-import { registerCors, setCorsHeaders } from "./plugins/cors.ts";
+import { Access, OPEN_POLICY } from "./access.ts";
+import { registerAccessControl } from "./plugins/access-control.ts";
+import { setCorsHeaders } from "./plugins/cors.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
 import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
@@ -36,8 +38,10 @@ export interface AppConfig {
   uiConfigured?: boolean;
   /** The UI under `/deployments/<name>/ui/`: its dev server proxied, or its build output; none → 404 UI_NOT_CONFIGURED. */
   ui?: UiServing;
-  /** CORS on every route (default true; `DISABLE_CORS=1` turns it off in the CLI). */
+  /** CORS headers for allowed origins (default true; `DISABLE_CORS=1` turns them off in the CLI). */
   cors?: boolean;
+  /** Hosts, origins and API keys (SECURITY.md); default: loopback only, no key. */
+  access?: Access;
   /** Why the workflows are not loaded (shown in 503 hints and /readyz). */
   loadError?: string;
   /** Readiness beyond the runtime (e.g. shutting down). */
@@ -49,9 +53,9 @@ export interface AppConfig {
  * CORS headers the hooks would have set: a malformed URL (`/%`) is an unknown path; a path parameter over
  * `maxParamLength` without a wildcard route to fall back on can only be a deployment name, never ours.
  */
-function answerUnroutable(error: { code?: string }, req: FastifyRequest, reply: FastifyReply, config: AppConfig): void {
+function answerUnroutable(error: { code?: string }, req: FastifyRequest, reply: FastifyReply, config: AppConfig, access: Access): void {
   reply.header("x-request-id", req.id);
-  if (config.cors !== false) setCorsHeaders(req, reply);
+  if (config.cors !== false) setCorsHeaders(req, reply, access);
   const refused =
     error.code === "FST_ERR_MAX_PARAM_LENGTH" && req.url.startsWith("/deployments/")
       ? new ApiError({ code: "DEPLOYMENT_NOT_FOUND", hint: `This server serves /deployments/${config.deploymentName}.` })
@@ -68,6 +72,7 @@ function answerUnroutable(error: { code?: string }, req: FastifyRequest, reply: 
  */
 export async function buildApp(deps: AppDeps, config: AppConfig): Promise<FastifyInstance> {
   const { runtime, logger } = deps;
+  const access = config.access ?? new Access(OPEN_POLICY);
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -77,7 +82,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     return503OnClosing: false,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: Math.max(MAX_PARAM_LENGTH, ...(runtime?.workflowNames() ?? []).map((name) => name.length)) },
-    frameworkErrors: (error, req, reply) => answerUnroutable(error, req, reply, config),
+    frameworkErrors: (error, req, reply) => answerUnroutable(error, req, reply, config, access),
   });
   // Bodies are read as text whatever the Content-Type (clients disagree on it) and parsed by the routes,
   // which know the exact error each contract path expects. Never 415.
@@ -102,11 +107,11 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
   });
 
   registerRequestId(app);
-  if (config.cors !== false) registerCors(app);
+  const base = `/deployments/${config.deploymentName}`;
+  registerAccessControl(app, { access, cors: config.cors !== false, base });
   registerErrorHandler(app, logger);
   registerAccessLog(app, logger);
 
-  const base = `/deployments/${config.deploymentName}`;
   const readiness = (): Readiness => {
     const extra = config.readiness?.();
     if (extra && !extra.ready) return extra;
@@ -115,8 +120,8 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
     return { ready: true };
   };
   registerAppRoutes(app, { deploymentName: config.deploymentName, uiConfigured: config.uiConfigured ?? config.ui !== undefined, readiness });
-  await registerUiRoutes(app, config.deploymentName, config.ui);
-  registerDocsRoutes(app, { deploymentName: config.deploymentName, runtime });
+  await registerUiRoutes(app, config.deploymentName, config.ui, access);
+  registerDocsRoutes(app, { deploymentName: config.deploymentName, runtime, authRequired: access.authRequired });
   registerDebuggerRoutes(app, { deploymentName: config.deploymentName });
 
   await app.register(

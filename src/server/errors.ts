@@ -47,6 +47,15 @@ export const ERROR_CODES = {
   UI_UPSTREAM_UNAVAILABLE: { status: 502, detail: "UI dev server is not reachable" },
   UI_UPSTREAM_TIMEOUT: { status: 504, detail: "UI dev server did not answer in time" },
   DEBUGGER_UNAVAILABLE: { status: 503, detail: "The workflow debugger is not installed" },
+  // Who may drive the server (SECURITY.md).
+  HOST_NOT_ALLOWED: { status: 403, detail: "Host not allowed" },
+  CROSS_ORIGIN_REQUEST: { status: 403, detail: "Cross-origin request refused" },
+  API_KEY_REQUIRED: {
+    status: 401,
+    detail: "An API key is required",
+    hint: "Send Authorization: Bearer <key> (or X-API-Key: <key>) with a key from LLAMACTL_API_KEY; in a browser, open the page once with ?token=<key>.",
+  },
+  API_KEY_INVALID: { status: 401, detail: "Invalid API key", hint: "Use one of the keys in the server's LLAMACTL_API_KEY (comma-separated)." },
 } as const satisfies Record<string, { status: number; detail: string; hint?: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

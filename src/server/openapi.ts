@@ -14,7 +14,15 @@ export interface OpenApiOptions {
   version: string;
   /** The configured workflows, in configuration order (none while they failed to load). */
   workflows: ReadonlyArray<{ name: string; workflow: Workflow<any> }>;
+  /** API keys are configured: every operation requires one (Swagger UI's Authorize button sends it). */
+  authRequired?: boolean;
 }
+
+/** How a client presents an API key (SECURITY.md); declared always, required when keys are configured. */
+const SECURITY_SCHEMES = {
+  bearerAuth: { type: "http", scheme: "bearer", description: "`Authorization: Bearer <key>` with a key from the server's `LLAMACTL_API_KEY`." },
+  apiKeyHeader: { type: "apiKey", in: "header", name: "X-API-Key", description: "The same key in `X-API-Key`." },
+};
 
 const COMPONENTS = "#/components/schemas/";
 const ref = (id: string): Json => ({ $ref: COMPONENTS + id });
@@ -221,7 +229,7 @@ function workflowPaths(base: string, name: string, workflow: Workflow<any>, sche
  * const doc = buildOpenApiDocument({ deploymentName: "app", version: "0.1.0", workflows: [{ name: "answer-question", workflow }] });
  * doc.paths["/deployments/app/workflows/answer-question/run"].post;
  */
-export function buildOpenApiDocument({ deploymentName, version, workflows }: OpenApiOptions): Json {
+export function buildOpenApiDocument({ deploymentName, version, workflows, authRequired = false }: OpenApiOptions): Json {
   const base = `/deployments/${deploymentName}`;
   const schemas = { ...components(WIRE_SCHEMAS, "output"), ...components(REQUEST_SCHEMAS, "input") };
   const perWorkflow: Json = {};
@@ -241,6 +249,8 @@ export function buildOpenApiDocument({ deploymentName, version, workflows }: Ope
       { name: "health" },
     ],
     paths: { ...perWorkflow, ...genericPaths(base) },
-    components: { schemas },
+    components: { schemas, securitySchemes: SECURITY_SCHEMES },
+    // Either scheme; without configured keys, none (`{}`) is needed.
+    security: authRequired ? [{ bearerAuth: [] }, { apiKeyHeader: [] }] : [{}, { bearerAuth: [] }, { apiKeyHeader: [] }],
   };
 }

@@ -13,6 +13,8 @@ export interface UiProxyTarget {
   port: number;
   /** No response headers within this long → 504 UI_UPSTREAM_TIMEOUT (default 30 s). */
   headersTimeoutMs?: number;
+  /** Keep the client's X-Forwarded-* (a reverse proxy in front sets them). */
+  trustProxy?: boolean;
 }
 
 /** `headers` without hop-by-hop ones, including any header the `Connection` header names. */
@@ -25,15 +27,32 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
   return out;
 }
 
-/** The `X-Forwarded-*` trio for a request arriving at the app server (earlier proxies' values kept). */
-export function forwardedFor(req: IncomingMessage): Record<string, string> {
+/** A client's own `X-Forwarded-*` or `Forwarded` header: a spoof unless a trusted proxy in front set it. */
+export function isForwardingHeader(name: string): boolean {
+  return name === "forwarded" || name.startsWith("x-forwarded-");
+}
+
+/**
+ * The `X-Forwarded-*` trio for a request arriving at the app server. Earlier proxies' values are kept
+ * only with `trustProxy` (a reverse proxy in front sets them); otherwise a client could claim any
+ * address, host or scheme.
+ */
+export function forwardedFor(req: IncomingMessage, trustProxy = false): Record<string, string> {
   const client = req.socket.remoteAddress ?? "";
-  const prior = req.headers["x-forwarded-for"];
+  const prior = trustProxy ? req.headers["x-forwarded-for"] : undefined;
+  const header = (name: string) => (trustProxy ? req.headers[name] : undefined);
   return {
     "x-forwarded-for": prior ? `${prior}, ${client}` : client,
-    "x-forwarded-host": String(req.headers["x-forwarded-host"] ?? req.headers.host ?? ""),
-    "x-forwarded-proto": String(req.headers["x-forwarded-proto"] ?? ((req.socket as TLSSocket).encrypted ? "https" : "http")),
+    "x-forwarded-host": String(header("x-forwarded-host") ?? req.headers.host ?? ""),
+    "x-forwarded-proto": String(header("x-forwarded-proto") ?? ((req.socket as TLSSocket).encrypted ? "https" : "http")),
   };
+}
+
+/** The request's headers as sent to the dev server: end-to-end ones, the client's Host kept (the dev server's own host check sees it), our X-Forwarded-*. */
+export function upstreamHeaders(req: IncomingMessage, port: number, trustProxy: boolean): OutgoingHttpHeaders {
+  const headers = endToEndHeaders(req.headers);
+  if (!trustProxy) for (const name of Object.keys(headers)) if (isForwardingHeader(name)) delete headers[name];
+  return { ...headers, ...forwardedFor(req, trustProxy), host: req.headers.host ?? `127.0.0.1:${port}` };
 }
 
 /** A `Location` on the dev server's own origin becomes relative, so the browser stays on the app server. */
@@ -97,7 +116,7 @@ export function createUiHttpProxy(target: UiProxyTarget): { handle: (req: Fastif
       port: target.port,
       method: req.raw.method,
       path: req.raw.url,
-      headers: { ...endToEndHeaders(req.headers), ...forwardedFor(req.raw), host: `127.0.0.1:${target.port}` },
+      headers: upstreamHeaders(req.raw, target.port, target.trustProxy ?? false),
     });
     let timedOut = false;
     const timer = setTimeout(() => {

@@ -3,10 +3,10 @@ import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { errorBody } from "./errors.ts";
 import { requestIdOf } from "./plugins/request-id.ts";
-import { forwardedFor } from "./ui-proxy.ts";
+import { forwardedFor, isForwardingHeader } from "./ui-proxy.ts";
 
 /** Dropped from the forwarded handshake; `Connection` and `Upgrade` stay, they are the handshake. */
-const DROPPED = new Set(["keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+const DROPPED = new Set(["keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "host"]);
 
 /** A raw HTTP/1.1 answer on a socket that has not been upgraded (there is no ServerResponse for it). */
 export function answerRaw(socket: Duplex, req: IncomingMessage, status: number, reason: string, body: string): void {
@@ -17,13 +17,15 @@ export function answerRaw(socket: Duplex, req: IncomingMessage, status: number, 
   );
 }
 
-/** The client's handshake as sent upstream: same method, path, query and headers, Host rewritten. */
-function handshake(req: IncomingMessage, port: number): string {
-  const lines = [`${req.method} ${req.url} HTTP/1.1`, `Host: 127.0.0.1:${port}`];
+/** The client's handshake as sent upstream: same method, path, query, headers and Host; our X-Forwarded-*. */
+function handshake(req: IncomingMessage, port: number, trustProxy: boolean): string {
+  const lines = [`${req.method} ${req.url} HTTP/1.1`, `Host: ${req.headers.host ?? `127.0.0.1:${port}`}`];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (!DROPPED.has(req.rawHeaders[i].toLowerCase())) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const name = req.rawHeaders[i].toLowerCase();
+    // Ours replace the client's (all of them, unless a trusted proxy set them: forwardedFor keeps theirs).
+    if (!DROPPED.has(name) && !isForwardingHeader(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
   }
-  for (const [name, value] of Object.entries(forwardedFor(req))) lines.push(`${name}: ${value}`);
+  for (const [name, value] of Object.entries(forwardedFor(req, trustProxy))) lines.push(`${name}: ${value}`);
   return lines.join("\r\n") + "\r\n\r\n";
 }
 
@@ -35,7 +37,7 @@ function handshake(req: IncomingMessage, port: number): string {
  *
  * @example server.on("upgrade", (req, socket, head) => relay.handle(req, socket, head));
  */
-export function createUpgradeRelay(port: number, hint: string): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void; close: () => void } {
+export function createUpgradeRelay(port: number, hint: string, trustProxy = false): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void; close: () => void } {
   const live = new Set<Duplex>();
 
   function handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -48,7 +50,7 @@ export function createUpgradeRelay(port: number, hint: string): { handle: (req: 
     upstream.once("connect", () => {
       connected = true;
       upstream.setNoDelay(true);
-      upstream.write(handshake(req, port));
+      upstream.write(handshake(req, port, trustProxy));
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);

@@ -33,11 +33,16 @@ export interface NetworkLog {
   external: string[];
   /** Requests to the server under test, with their status once answered. */
   local: NetworkEntry[];
+  /** What the page's Content-Security-Policy refused (console reports): a page must pass its own CSP. */
+  cspViolations: string[];
 }
 
 /** Record the page's requests; abort any that would leave `origin` (the page then behaves as offline). */
 export async function watchNetwork(page: Page, origin: string): Promise<NetworkLog> {
-  const log: NetworkLog = { external: [], local: [] };
+  const log: NetworkLog = { external: [], local: [], cspViolations: [] };
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) log.cspViolations.push(message.text());
+  });
   const entries = new Map<object, NetworkEntry>();
   await page.route("**/*", async (route) => {
     const url = route.request().url();

@@ -27,6 +27,7 @@ const PRE_API_REQUESTS = new Set(["GET /handlers", "GET /workflows"]);
  */
 function expectHealthyNetwork({ network }: DebuggerPage, deployment: string, endedHandler?: string): void {
   expect(network.external).toEqual([]);
+  expect(network.cspViolations).toEqual([]);
   const api = network.local.filter((r) => r.path.startsWith(`/deployments/${deployment}/`));
   expect(api.length).toBeGreaterThan(0);
   const handlerBodied = (r: { method: string; path: string; status: number | null }) =>

@@ -51,6 +51,7 @@ describe("the API docs page in a headless browser", () => {
     });
 
     expect(network.external).toEqual([]);
+    expect(network.cspViolations).toEqual([]);
     const loaded = network.local.map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(loaded).toEqual(
       expect.arrayContaining([

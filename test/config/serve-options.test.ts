@@ -25,6 +25,8 @@ function withUiPort(proxyPort: number): ResolvedConfig {
       proxyPort,
       buildOutputDir: path.join(PROJECT, "ui", "dist"),
     },
+    allowedHosts: [],
+    corsOrigins: [],
     warnings: [],
   };
 }

@@ -172,7 +172,7 @@ describe("X-Request-ID", () => {
     ];
     for (const [method, url, status] of requests) {
       const id = `rid-${method}-${status}`;
-      const res = await t.app.inject({ method: method as never, url, payload: method === "POST" ? "{bad" : undefined, headers: { "x-request-id": id, "access-control-request-method": "GET", origin: "http://x" } });
+      const res = await t.app.inject({ method: method as never, url, payload: method === "POST" ? "{bad" : undefined, headers: { "x-request-id": id, "access-control-request-method": "GET", origin: "http://localhost:3000" } });
       expect(res.statusCode, `${method} ${url}`).toBe(status);
       expect(res.headers["x-request-id"]).toBe(id);
     }

@@ -47,13 +47,30 @@ describe("UI dev proxy over HTTP", () => {
     expect(echoed.headers["content-type"]).toBe("text/plain");
   });
 
-  it("rewrites Host to the dev server's and adds X-Forwarded-For, -Host and -Proto", async () => {
+  it("keeps the client's Host (the dev server's own host check sees it) and adds X-Forwarded-For, -Host and -Proto", async () => {
     const origin = await proxyTo(upstream.port);
     const { headers } = (await (await fetch(`${origin}${UI}/echo`)).json()) as any;
-    expect(headers.host).toBe(`127.0.0.1:${upstream.port}`);
+    expect(headers.host).toBe(new URL(origin).host);
     expect(headers["x-forwarded-for"]).toMatch(/127\.0\.0\.1$/);
     expect(headers["x-forwarded-host"]).toBe(new URL(origin).host);
     expect(headers["x-forwarded-proto"]).toBe("http");
+  });
+
+  it("drops a client's own X-Forwarded-* and Forwarded headers (anyone can send them), and keeps the chain with --trust-proxy", async () => {
+    const spoof = { "x-forwarded-for": "203.0.113.9", "x-forwarded-host": "evil.example", "x-forwarded-proto": "https", "x-forwarded-prefix": "/x", forwarded: "for=203.0.113.9" };
+    const origin = await proxyTo(upstream.port);
+    const { headers } = (await (await fetch(`${origin}${UI}/echo`, { headers: spoof })).json()) as any;
+    expect(headers["x-forwarded-for"]).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+    expect(headers["x-forwarded-host"]).toBe(new URL(origin).host);
+    expect(headers["x-forwarded-proto"]).toBe("http");
+    expect(headers["x-forwarded-prefix"]).toBeUndefined();
+    expect(headers.forwarded).toBeUndefined();
+
+    const trusted = await createTestApp({ config: { ui: { mode: "proxy", port: upstream.port, trustProxy: true } } });
+    const behindProxy = (await (await fetch(`${new URL(await trusted.listen()).origin}${UI}/echo`, { headers: spoof })).json()) as any;
+    expect(behindProxy.headers["x-forwarded-for"]).toMatch(/^203\.0\.113\.9, (::ffff:)?127\.0\.0\.1$/);
+    expect(behindProxy.headers["x-forwarded-host"]).toBe("evil.example");
+    expect(behindProxy.headers["x-forwarded-proto"]).toBe("https");
   });
 
   it("strips hop-by-hop headers both ways, including those named in Connection", async () => {

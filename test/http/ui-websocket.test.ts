@@ -2,6 +2,7 @@ import { request } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { Access, OPEN_POLICY } from "../../src/server/access.ts";
 import { closeTestApps, createTestApp, waitFor } from "./helpers.ts";
 import { closedPort, startUpstream, UI, type Upstream } from "./ui-upstream.ts";
 
@@ -37,9 +38,9 @@ function nextMessage(messages: unknown[], count: number): Promise<unknown> {
 }
 
 /** The status and body an upgrade request gets when it is refused. */
-function refusedUpgrade(url: string): Promise<{ status: number; body: string }> {
+function refusedUpgrade(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+    const req = request(url, { headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", ...headers } });
     req.on("response", (res) => {
       let body = "";
       res.on("data", (chunk) => (body += chunk));
@@ -57,7 +58,7 @@ describe("UI dev proxy over WebSocket", () => {
     const { ws, messages } = await open(`ws://${host}${UI}/?token=abc`, ["other", "vite-hmr"]);
     expect(ws.protocol).toBe("vite-hmr");
     await nextMessage(messages, 1);
-    expect(messages[0]).toMatch(new RegExp(`^welcome ${UI}/\\?token=abc host=127\\.0\\.0\\.1:${upstream.port} xff=.*127\\.0\\.0\\.1$`));
+    expect(messages[0]).toMatch(new RegExp(`^welcome ${UI}/\\?token=abc host=${host.replace(/\./g, "\\.")} xff=.*127\\.0\\.0\\.1$`));
     ws.send("ping");
     ws.send(Buffer.from([0, 1, 2, 255]));
     await nextMessage(messages, 3);
@@ -112,5 +113,37 @@ describe("UI dev proxy over WebSocket", () => {
     const { status, body } = await refusedUpgrade(`http://${host}/deployments/app/events/x`);
     expect(status).toBe(404);
     expect(JSON.parse(body).code).toBe("ROUTE_NOT_FOUND");
+  });
+
+  it("checks upgrades as it checks requests: a foreign Host or Origin is 403, a missing or wrong key 401, a valid key or session gets through", async () => {
+    const open403 = await proxyTo(upstream.port);
+    const host = await refusedUpgrade(`http://${open403}${UI}/`, { host: "evil.example" });
+    expect(host.status).toBe(403);
+    expect(JSON.parse(host.body).code).toBe("HOST_NOT_ALLOWED");
+    const origin = await refusedUpgrade(`http://${open403}${UI}/`, { origin: "https://evil.example" });
+    expect(origin.status).toBe(403);
+    expect(JSON.parse(origin.body).code).toBe("CROSS_ORIGIN_REQUEST");
+    expect(upstream.closes).toEqual([]);
+
+    const key = "k".repeat(32);
+    const t = await createTestApp({ config: { ui: { mode: "proxy", port: upstream.port }, access: new Access({ ...OPEN_POLICY, apiKeys: [key] }) } });
+    const keyed = new URL(await t.listen()).host;
+    expect((await refusedUpgrade(`http://${keyed}${UI}/`)).status).toBe(401);
+    expect(JSON.parse((await refusedUpgrade(`http://${keyed}${UI}/`, { authorization: "Bearer wrong" })).body).code).toBe("API_KEY_INVALID");
+    const withKey = new WebSocket(`ws://${keyed}${UI}/`, ["vite-hmr"], { headers: { authorization: `Bearer ${key}` } });
+    await new Promise((resolve, reject) => {
+      withKey.once("open", resolve);
+      withKey.once("error", reject);
+    });
+    withKey.close();
+    // A browser's session cookie, from a ?token= visit.
+    const visit = await t.app.inject({ method: "GET", url: `/debugger?token=${key}` });
+    const cookie = String(visit.headers["set-cookie"]).split(";")[0];
+    const withSession = new WebSocket(`ws://${keyed}${UI}/`, ["vite-hmr"], { headers: { cookie, origin: `http://${keyed}` } });
+    await new Promise((resolve, reject) => {
+      withSession.once("open", resolve);
+      withSession.once("error", reject);
+    });
+    withSession.close();
   });
 });

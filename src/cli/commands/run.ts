@@ -44,7 +44,9 @@ export async function runCommand(workflow: string, rest: string[], flags: { inpu
     const input = parseRunInput(flags.input, pairs);
     if (flags.url) {
       const { runWorkflowRemote } = await import("../run-remote.ts");
-      return await runWorkflowRemote(flags.url, workflow, input, { json: flags.json ?? false });
+      // The server's key, when it has one (the first of a comma-separated list).
+      const apiKey = process.env.LLAMACTL_API_KEY?.split(",")[0]?.trim() || undefined;
+      return await runWorkflowRemote(flags.url, workflow, input, { json: flags.json ?? false, apiKey });
     }
     const config = await loadConfig(paths[0] ?? ".", { cwd: process.cwd(), shellEnv: process.env });
     return await runInProjectProcess({ kind: "run", config, workflow, input, json: flags.json ?? false });

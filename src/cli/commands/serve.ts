@@ -18,6 +18,7 @@ import { printProblems, printWarnings } from "../output.ts";
 import { bindPort, PortInUseError } from "../port.ts";
 import { WorkerSupervisor } from "../supervisor.ts";
 import { prepareUi } from "../ui-dev-server.ts";
+import { isLoopbackHost } from "../../server/access.ts";
 
 /**
  * `llamactl serve`: resolve the configuration and the environment, hold the listening socket, run the
@@ -43,10 +44,19 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
     throw error;
   }
 
-  if (options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
-    printWarnings([
-      `--host ${options.host} exposes the API beyond this machine. It is unprotected: anyone who can reach it can run workflows.`,
-    ]);
+  if (!isLoopbackHost(options.host)) {
+    if (options.apiKeys.length === 0 && options.auth) {
+      printProblems([
+        {
+          message: `--host ${options.host} exposes the API beyond this machine, and no API key is set: anyone who can reach it could run workflows.`,
+          hint: "Set LLAMACTL_API_KEY to a long random key (e.g. `openssl rand -hex 32`; clients send Authorization: Bearer <key>), or pass --no-auth if the network is trusted. See SECURITY.md.",
+        },
+      ]);
+      return 1;
+    }
+    if (options.apiKeys.length === 0) {
+      printWarnings([`--host ${options.host} exposes the API beyond this machine. It is unprotected (--no-auth): anyone who can reach it can run workflows.`]);
+    }
   }
   if (options.persistence.kind === "memory" && options.reload) {
     printWarnings(["--persistence memory keeps nothing: runs are lost on every reload and restart."]);
@@ -187,6 +197,9 @@ function printSummary(config: ResolvedConfig, options: ServeOptions, port: numbe
     `  Debugger  ${origin}/debugger`,
     ...(config.ui ? [`  UI        ${base}/ui/ (${options.preview ? "preview" : `dev server on :${options.uiPort}`})`] : []),
     `  Store     ${store}`,
+    ...(options.apiKeys.length
+      ? [`  Auth      API key required (LLAMACTL_API_KEY): send Authorization: Bearer <key>; in a browser open a page once with ?token=<key>`]
+      : []),
   ];
   process.stdout.write(lines.join("\n") + "\n");
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../errors.ts";
 import { invalidHandlerId } from "../inbound.ts";
+import { isAuthenticated } from "../plugins/access-control.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -26,9 +27,11 @@ export function registerAppRoutes(app: FastifyInstance, options: AppRouteOptions
   }
   for (const path of ["/readyz", "/health"]) {
     for (const p of [path, `${path}/`]) {
-      app.get(p, async (_req, reply) => {
+      app.get(p, async (req, reply) => {
         const { ready, reason } = options.readiness();
         if (ready) return { status: "Healthy" };
+        // Open to probes: without a key (when keys are set) it says only whether, not why (the reason can name files).
+        if (!isAuthenticated(req)) return reply.code(503).send({ status: "Unhealthy" });
         return reply.code(503).send({ status: "Unhealthy", reason: reason ?? "starting" });
       });
     }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.ts";
+import { pageCsp, setPageHeaders } from "../page-headers.ts";
 import { resolveAsset, sendFile } from "../static-file.ts";
 import { defineRoute } from "./define.ts";
 
@@ -15,6 +16,8 @@ export interface DebuggerRouteOptions {
 
 const UNAVAILABLE_HINT =
   "The debugger's files (vendor/workflow-debugger/app.js, app.css) are missing from this llamactl installation: reinstall llamactl, or in a clone run `node scripts/update-debugger.mjs <version>`.";
+
+const DEBUGGER_CSP = pageCsp();
 
 const SHELL = `<!doctype html>
 <html lang="en">
@@ -53,7 +56,7 @@ export function registerDebuggerRoutes(app: FastifyInstance, { deploymentName, a
       const { api } = req.query as { api?: string | string[] };
       if (!api || (Array.isArray(api) && !api[0])) return redirect(req, reply);
       await requireInstalled();
-      return reply.type("text/html; charset=utf-8").header("cache-control", "no-cache").send(SHELL);
+      return setPageHeaders(reply, DEBUGGER_CSP).type("text/html; charset=utf-8").header("cache-control", "no-cache").send(SHELL);
     },
   });
   defineRoute(app, "/debugger/assets/*", {

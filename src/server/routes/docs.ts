@@ -5,11 +5,14 @@ import type { FastifyInstance } from "fastify";
 import type { Runtime } from "../../runtime/runtime.ts";
 import { ApiError } from "../errors.ts";
 import { buildOpenApiDocument } from "../openapi.ts";
+import { pageCsp, setPageHeaders } from "../page-headers.ts";
 import { ownFile, sendFile } from "../static-file.ts";
 import { defineRoute } from "./define.ts";
 
 export interface DocsRouteOptions {
   deploymentName: string;
+  /** API keys are configured: the document requires the bearer scheme. */
+  authRequired: boolean;
   /** Null while the workflows failed to load: the document then lists the generic operations only. */
   runtime: Runtime | null;
 }
@@ -27,8 +30,6 @@ function escapeHtml(text: string): string {
 
 function docsPage(base: string, title: string): string {
   const assets = `${base}/docs/assets`;
-  // validatorUrl: null, or Swagger UI fetches a badge from validator.swagger.io (the page must stay offline).
-  const options = { url: `${base}/openapi.json`, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null, layout: "BaseLayout" };
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -41,18 +42,25 @@ function docsPage(base: string, title: string): string {
 <body>
 <div id="swagger-ui"></div>
 <script src="${assets}/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle(Object.assign(${JSON.stringify(options).replace(/</g, "\\u003c")}, {
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
-}));
-</script>
+<script>${inlineScript(base)}</script>
 </body>
 </html>
 `;
 }
 
+/** The page's one inline script (its hash goes into the page's CSP). */
+function inlineScript(base: string): string {
+  // validatorUrl: null, or Swagger UI fetches a badge from validator.swagger.io (the page must stay offline).
+  const options = { url: `${base}/openapi.json`, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null, layout: "BaseLayout", persistAuthorization: true };
+  return `
+window.ui = SwaggerUIBundle(Object.assign(${JSON.stringify(options).replace(/</g, "\\u003c")}, {
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+}));
+`;
+}
+
 /** Swagger UI at `<base>/docs` (assets from swagger-ui-dist, same origin) and the OpenAPI document. */
-export function registerDocsRoutes(app: FastifyInstance, { deploymentName, runtime }: DocsRouteOptions): void {
+export function registerDocsRoutes(app: FastifyInstance, { deploymentName, runtime, authRequired }: DocsRouteOptions): void {
   const base = `/deployments/${deploymentName}`;
   const title = `${deploymentName} — Workflows API`;
   const swaggerDir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
@@ -65,14 +73,16 @@ export function registerDocsRoutes(app: FastifyInstance, { deploymentName, runti
           deploymentName,
           version: llamactlVersion(),
           workflows: (runtime?.workflowNames() ?? []).map((name) => ({ name, workflow: runtime!.workflow(name)! })),
+          authRequired,
         }),
       );
       return reply.type("application/json").send(document);
     },
   });
 
+  const csp = pageCsp({ inlineScripts: [inlineScript(base)] });
   defineRoute(app, `${base}/docs`, {
-    GET: async (_req, reply) => reply.type("text/html; charset=utf-8").header("cache-control", "no-cache").send(docsPage(base, title)),
+    GET: async (_req, reply) => setPageHeaders(reply, csp).type("text/html; charset=utf-8").header("cache-control", "no-cache").send(docsPage(base, title)),
   });
 
   defineRoute(app, `${base}/docs/assets/:file`, {
