@@ -61,6 +61,11 @@ describe("serve options (serve.md §4.1)", () => {
       maxCompleted: 1000,
       maxRecoveryAttempts: 3,
       stallThreshold: 1,
+      apiKeys: [],
+      auth: true,
+      allowedHosts: [],
+      corsOrigins: [],
+      trustProxy: false,
     });
   });
 
@@ -176,5 +181,27 @@ describe("serve options (serve.md §4.1)", () => {
       '--max-recovery-attempts must be an integer from 1 to 1000 (got "0").',
       '--stall-threshold must be a number of seconds, 0 or more (got "soon").',
     ]);
+  });
+
+  it("reads API keys from LLAMACTL_API_KEY (shell first, then the project's env), split on commas", () => {
+    const config = { ...withUiPort(4502), env: { LLAMACTL_API_KEY: "from-env-file-key-0001" } };
+    expect(resolveServeOptions({}, {}, config, PROJECT).apiKeys).toEqual(["from-env-file-key-0001"]);
+    expect(resolveServeOptions({}, { LLAMACTL_API_KEY: " first-key-000001 , second-key-000002 ," }, config, PROJECT).apiKeys).toEqual(["first-key-000001", "second-key-000002"]);
+    expect(resolveServeOptions({ auth: false }, {}, null, PROJECT).auth).toBe(false);
+  });
+
+  it("takes allowed hosts and CORS origins from flags over the configuration, and names an invalid origin", () => {
+    const config = { ...withUiPort(4502), allowedHosts: ["wf.example.com"], corsOrigins: ["https://app.example.com"] };
+    expect(resolveServeOptions({}, {}, config, PROJECT)).toMatchObject({ allowedHosts: ["wf.example.com"], corsOrigins: ["https://app.example.com"] });
+    expect(resolveServeOptions({ allowedHosts: "a.example, .b.example", corsOrigins: "http://x.example:8080" }, {}, config, PROJECT)).toMatchObject({
+      allowedHosts: ["a.example", ".b.example"],
+      corsOrigins: ["http://x.example:8080"],
+    });
+    expect(resolveServeOptions({ allowedHosts: "true" }, {}, config, PROJECT).allowedHosts).toBe(true);
+    expect(resolveServeOptions({}, {}, { ...config, allowedHosts: true }, PROJECT).allowedHosts).toBe(true);
+    expect(() => resolveServeOptions({ corsOrigins: "app.example.com" }, {}, config, PROJECT)).toThrow(
+      '--cors-origins must list origins like https://app.example.com (got "app.example.com").',
+    );
+    expect(() => resolveServeOptions({}, {}, { ...config, corsOrigins: ["https://ok.example/path"] }, PROJECT)).toThrow(/^cors_origins must list origins/);
   });
 });
