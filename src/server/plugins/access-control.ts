@@ -69,7 +69,9 @@ export function registerAccessControl(app: FastifyInstance, { access, cors, base
     if (refusal === "redirected") return;
     if (refusal === null) authenticated.add(req);
     const path = pathOf(req.url);
-    if (refusal !== null && !open(path) && req.method !== "OPTIONS") return done(refusal);
+    // A wrong key is refused everywhere (a mistyped ?token= must not land on a page that then fails);
+    // no key at all only where one is needed.
+    if (refusal !== null && req.method !== "OPTIONS" && (refusal.code === "API_KEY_INVALID" || !open(path))) return done(refusal);
     done();
   });
   app.options("*", async (_req, reply) => reply.code(200).send(""));
