@@ -102,7 +102,7 @@ describe("llamactl serve with LLAMACTL_API_KEY (two keys)", () => {
 
   it("POST /workflows/:name/run with a wrong key is 401 API_KEY_INVALID, and starts no run", async () => {
     const before = await handlerCount();
-    for (const headers of [{ authorization: `Bearer ${KEY_TWO}x` }, { "x-api-key": "not-a-key-of-this-server-0123456789" }]) {
+    for (const headers of [{ authorization: `Bearer ${KEY_TWO}x` }, { "x-api-key": "not-a-key-of-this-server-0123456789" }] as Record<string, string>[]) {
       const res = await run(headers);
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="llamactl"/);
@@ -112,7 +112,7 @@ describe("llamactl serve with LLAMACTL_API_KEY (two keys)", () => {
   });
 
   it("POST /workflows/:name/run completes with Authorization: Bearer <second key> and with X-API-Key", async () => {
-    for (const headers of [{ authorization: `Bearer ${KEY_TWO}` }, { "x-api-key": KEY_ONE }]) {
+    for (const headers of [{ authorization: `Bearer ${KEY_TWO}` }, { "x-api-key": KEY_ONE }] as Record<string, string>[]) {
       const res = await run(headers);
       expect(res.status).toBe(200);
       const handler = (await res.json()) as any;
