@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TEMPLATES } from "../../src/cli/commands/init.ts";
@@ -20,20 +20,19 @@ function contents(root: string, paths: string[]): Record<string, string> {
 }
 
 /**
- * The package ships templates/, not examples/, so each template carries a copy of its example's files;
- * this keeps the copies from drifting. To change a template's workflow, edit the example and copy it over.
+ * The build assembles each template from its example (the one place a workflow is written) and the
+ * overlay in templates/<id>/; the package ships dist/templates, not the examples. `npm test` builds first.
  */
 describe("the init templates", () => {
   for (const [template, { example }] of Object.entries(TEMPLATES)) {
-    it(`${template} holds examples/${example}'s files (README aside, init writes its own), plus a gitignore and a test`, async () => {
-      const templateDir = join(REPO, "templates", template);
+    it(`${template} is examples/${example}'s files (README aside, init writes its own) plus templates/${template}'s gitignore and test`, async () => {
+      const built = join(REPO, "dist", "templates", template);
+      const overlay = join(REPO, "templates", template);
       const exampleDir = join(REPO, "examples", example);
-      expect(existsSync(join(templateDir, "gitignore"))).toBe(true);
-      expect(existsSync(join(templateDir, "test", "workflow.test.ts"))).toBe(true);
-      const copies = () => contents(templateDir, files(templateDir).filter((f) => f !== "gitignore" && !f.startsWith("test/")));
-      const originals = () => contents(exampleDir, files(exampleDir).filter((f) => f !== "README.md"));
+      expect(files(overlay)).toEqual(["gitignore", "test/workflow.test.ts"]);
+      const expected = () => ({ ...contents(exampleDir, files(exampleDir).filter((f) => f !== "README.md")), ...contents(overlay, files(overlay)) });
       // Polled: the browser tests edit an example's source for a few seconds (hot reload) and restore it.
-      await expect.poll(() => copies(), { timeout: 30_000, interval: 500 }).toEqual(originals());
+      await expect.poll(() => contents(built, files(built)), { timeout: 30_000, interval: 500 }).toEqual(expected());
     });
   }
 });

@@ -73,7 +73,7 @@ describe("CORS and cross-origin requests", () => {
 
   it("refuses a cross-origin write before any run starts: fetch with text/plain, a form post, and a no-Origin cross-site request", async () => {
     const t = await appWith({});
-    const attempts = [
+    const attempts: Record<string, string>[] = [
       { origin: "https://evil.example", "content-type": "text/plain" },
       { origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" },
       { origin: "null", "content-type": "text/plain" },

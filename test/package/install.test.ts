@@ -89,13 +89,13 @@ afterAll(async () => {
 });
 
 describe("the npm package, installed from its tarball into a project outside the checkout", { timeout: 120_000 }, () => {
-  it("ships only what users need: dist with declarations, the bin, the debugger, the self-contained templates, README, LICENSE", async () => {
+  it("ships only what users need: dist with declarations, the bin, the debugger, init's templates (in dist), README, LICENSE", async () => {
     const listed = await run("tar", ["-tzf", tarball], work);
     const files = listed.out.trim().split("\n").map((f) => f.replace(/^package\//, ""));
     const tops = new Set(files.map((f) => f.split("/")[0]));
-    expect([...tops].sort()).toEqual(["LICENSE", "README.md", "bin", "dist", "package.json", "templates", "vendor"]);
+    expect([...tops].sort()).toEqual(["LICENSE", "README.md", "bin", "dist", "package.json", "vendor"]);
     // init copies a template alone: its workflow sources (and with-ui's UI) are in the template itself.
-    expect(files).toEqual(expect.arrayContaining(["templates/basic/src/app/workflows.ts", "templates/with-ui/ui/package-lock.json", "templates/with-ui/gitignore"]));
+    expect(files).toEqual(expect.arrayContaining(["dist/templates/basic/src/app/workflows.ts", "dist/templates/with-ui/ui/package-lock.json", "dist/templates/with-ui/gitignore"]));
     expect(files).toContain("dist/index.js");
     expect(files).toContain("dist/index.d.ts");
     expect(files).toContain("dist/index.js.map");

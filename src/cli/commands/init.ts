@@ -9,9 +9,10 @@ const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 /**
- * Template id → the example it mirrors. `templates/<id>/` holds the whole project (the example's files
- * plus a test and a gitignore), so the package ships templates without examples; a test keeps each
- * template's files equal to its example's.
+ * Template id → the example it starts from. The build (scripts/build.mjs) assembles `dist/templates/<id>/`
+ * from `examples/<example>/` (README aside: init writes its own) and the overlay in `templates/<id>/` (a
+ * gitignore and a test), so an example stays the one place its workflow is written and the package ships
+ * templates without examples.
  */
 export const TEMPLATES: Record<string, { example: string; description: string }> = {
   basic: { example: "quickstart", description: "one step that answers a question" },
@@ -82,7 +83,7 @@ export async function initCommand(dirArg: string | undefined, flags: { template?
     return 1;
   }
   await mkdir(dir, { recursive: true });
-  const source = join(ROOT, "templates", template);
+  const source = join(ROOT, "dist", "templates", template);
   await cp(source, dir, { recursive: true, filter: (src) => !SKIP.has(basename(src)) });
   await writeFile(join(dir, ".gitignore"), await readFile(join(source, "gitignore"), "utf8"));
   const dependency = await writePackageJson(dir, basename(dir));
