@@ -7,8 +7,11 @@ import { type Browser, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
-/** Launch headless Chromium. Fails (never skips) when it is missing: `.ci/run` installs it. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launch headless Chromium. Fails (never skips) when it is missing: `.ci/run` installs it. `extraArgs`
+ * adds switches, e.g. `--host-resolver-rules=MAP evil.test 127.0.0.1` to give a page another origin.
+ */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium is not installed at ${CHROMIUM}. Run .ci/run, which installs Debian's chromium, or install it yourself: apt-get update && apt-get install -y chromium`,
@@ -17,7 +20,7 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extraArgs],
   });
 }
 
