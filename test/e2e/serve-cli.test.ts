@@ -152,10 +152,10 @@ describe("llamactl serve (real CLI)", () => {
     expect(await server.stop("SIGTERM")).toBe(0);
   });
 
-  it("warns that the API is unprotected on a non-loopback host", async () => {
-    const server = await startServe("examples/quickstart", ["--persistence", "memory", "--host", "0.0.0.0"]);
+  it("warns that the API is unprotected on a non-loopback host served with --no-auth", async () => {
+    const server = await startServe("examples/quickstart", ["--persistence", "memory", "--host", "0.0.0.0", "--no-auth"]);
     try {
-      expect(server.output()).toContain("It is unprotected: anyone who can reach it can run workflows.");
+      expect(server.output()).toContain("It is unprotected (--no-auth): anyone who can reach it can run workflows.");
       expect(server.base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/deployments\/app$/);
     } finally {
       await server.stop();

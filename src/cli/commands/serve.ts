@@ -48,7 +48,7 @@ export async function serveCommand(pathArg: string, flags: Record<string, unknow
     if (options.apiKeys.length === 0 && options.auth) {
       printProblems([
         {
-          message: `--host ${options.host} exposes the API beyond this machine, and no API key is set: anyone who can reach it could run workflows.`,
+          message: `--host ${options.host} exposes the API beyond this machine, and no API key is set: it would be unprotected, anyone who can reach it could run workflows.`,
           hint: "Set LLAMACTL_API_KEY to a long random key (e.g. `openssl rand -hex 32`; clients send Authorization: Bearer <key>), or pass --no-auth if the network is trusted. See SECURITY.md.",
         },
       ]);
