@@ -5,13 +5,15 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.ts";
-import { openSqliteStore } from "../../src/store/index.ts";
+import { openSqliteStore, type WorkflowStore } from "../../src/store/index.ts";
 import { closeTestApps, createFaultyStore, createTestApp, json, sseEvents, waitFor } from "./helpers.ts";
 
-afterEach(closeTestApps);
-
 const temps: string[] = [];
-afterEach(() => {
+const stores: WorkflowStore[] = [];
+// Apps and stores first: a store still open when its folder goes would notice and save a rescue copy there.
+afterEach(async () => {
+  await closeTestApps();
+  for (const store of stores.splice(0)) await store.close().catch(() => {});
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -38,6 +40,7 @@ describe("acknowledged means durable", () => {
     const dir = mkdtempSync(join(tmpdir(), "llamactl-ack-"));
     temps.push(dir);
     const store = openSqliteStore(join(dir, "store.db"));
+    stores.push(store);
     const flow = gated();
     const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
     const res = await t.api("POST", "/workflows/gated/run-nowait", { body: { start_event: {} } });
@@ -119,6 +122,7 @@ describe("no run is stranded", () => {
     temps.push(dir);
     const file = join(dir, "store.db");
     const store = openSqliteStore(file, { busyTimeoutMs: 50 });
+    stores.push(store);
     const flow = gated();
     const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
     const base = await t.listen();
