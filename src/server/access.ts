@@ -74,7 +74,7 @@ export class Access {
   private readonly suffixes: readonly string[];
   private readonly origins: ReadonlySet<string>;
   private readonly keyDigests: readonly Buffer[];
-  private readonly sessions: ReadonlySet<string>;
+  private readonly sessionDigests: readonly Buffer[];
   private local: Set<string> | null = null;
 
   constructor(readonly policy: AccessPolicy) {
@@ -84,7 +84,7 @@ export class Access {
     this.suffixes = entries.filter((h) => h.startsWith(".")).map((h) => h.toLowerCase());
     this.origins = new Set(policy.corsOrigins.map(normalizeOrigin).filter((o): o is string => o !== null));
     this.keyDigests = policy.apiKeys.map(digest);
-    this.sessions = new Set(policy.apiKeys.map(sessionOf));
+    this.sessionDigests = policy.apiKeys.map((key) => digest(sessionOf(key)));
   }
 
   get authRequired(): boolean {
@@ -124,10 +124,7 @@ export class Access {
 
   /** Whether `key` is one of the API keys, compared in constant time (digests, so lengths leak nothing either). */
   keyMatches(key: string): boolean {
-    const candidate = digest(key);
-    let found = false;
-    for (const known of this.keyDigests) found = timingSafeEqual(candidate, known) || found;
-    return found;
+    return matchesAny(key, this.keyDigests);
   }
 
   /** The session cookie's value for a key (stable across restarts, useless once the key is rotated out). */
@@ -136,11 +133,16 @@ export class Access {
   }
 
   sessionMatches(value: string): boolean {
-    const candidate = digest(value);
-    let found = false;
-    for (const known of this.sessions) found = timingSafeEqual(candidate, digest(known)) || found;
-    return found;
+    return matchesAny(value, this.sessionDigests);
   }
+}
+
+/** Constant time: every digest is compared, whichever matches. */
+function matchesAny(value: string, digests: readonly Buffer[]): boolean {
+  const candidate = digest(value);
+  let found = false;
+  for (const known of digests) found = timingSafeEqual(candidate, known) || found;
+  return found;
 }
 
 function digest(value: string): Buffer {

@@ -26,7 +26,6 @@ export type InputOf<P = undefined, Q = undefined, B = undefined> = OperationInpu
 
 export type OperationHandler<P, Q, B = unknown> = (ctx: ApiContext, input: OperationInput<P, Q, B>) => Promise<unknown>;
 
-
 /**
  * A response's body in the document: a wire schema (a component when it is one), several (any of
  * them), a streamed body by media type, or none.
@@ -39,7 +38,6 @@ export interface ResponseSpec {
 }
 
 type Shape = z.ZodObject | undefined;
-type Out<S> = SchemaOutput<S>;
 
 /**
  * One operation of the Workflows API, described once: route registration, input validation, the
@@ -65,9 +63,9 @@ export interface Operation<P extends Shape = Shape, Q extends Shape = Shape, B e
   responses: Record<number, ResponseSpec>;
   /** The error codes it can answer, each with the code's status and the error body. */
   errors: readonly ErrorCode[];
-  handler: OperationHandler<Out<P>, Out<Q>, Out<B>>;
+  handler: OperationHandler<SchemaOutput<P>, SchemaOutput<Q>, SchemaOutput<B>>;
   /** A HEAD of its own (a stream answering headers only); default: Fastify's HEAD from GET. */
-  head?: OperationHandler<Out<P>, Out<Q>, Out<B>>;
+  head?: OperationHandler<SchemaOutput<P>, SchemaOutput<Q>, SchemaOutput<B>>;
 }
 
 /** Type an operation from its schemas (the handler's input is inferred from `params`, `query` and `body`). */

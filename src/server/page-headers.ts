@@ -15,9 +15,9 @@ export function setPageHeaders(reply: FastifyReply, csp: string): FastifyReply {
 }
 
 /** A CSP allowing same-origin scripts (plus the given inline scripts, by hash), styles, images and calls. */
-export function pageCsp(options: { inlineScripts?: string[]; evalScripts?: boolean } = {}): string {
+export function pageCsp(options: { inlineScripts?: string[] } = {}): string {
   const hashes = (options.inlineScripts ?? []).map((script) => `'sha256-${createHash("sha256").update(script).digest("base64")}'`);
-  const scripts = ["'self'", ...hashes, ...(options.evalScripts ? ["'unsafe-eval'"] : [])].join(" ");
+  const scripts = ["'self'", ...hashes].join(" ");
   return [
     "default-src 'self'",
     `script-src ${scripts}`,

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Access } from "../access.ts";
+import { type Access, hostnameOf } from "../access.ts";
 import { ApiError } from "../errors.ts";
 import { answerPreflight, setCorsHeaders } from "./cors.ts";
 
@@ -16,11 +16,12 @@ export interface AccessControlOptions {
   base: string;
 }
 
-const authenticated = new WeakSet<FastifyRequest>();
+/** Requests let through without a valid key (open paths while keys are configured); none otherwise. */
+const anonymous = new WeakSet<FastifyRequest>();
 
 /** Whether this request presented a valid API key or session (always true when no key is configured). */
 export function isAuthenticated(req: FastifyRequest): boolean {
-  return authenticated.has(req);
+  return !anonymous.has(req);
 }
 
 /**
@@ -61,17 +62,14 @@ export function registerAccessControl(app: FastifyInstance, { access, cors, base
     if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
       if (cors && allowedOrigin) return answerPreflight(req, reply);
     }
-    if (!access.authRequired) {
-      authenticated.add(req);
-      return done();
-    }
+    if (!access.authRequired) return done();
     const refusal = authenticate(req, reply, access);
     if (refusal === "redirected") return;
-    if (refusal === null) authenticated.add(req);
-    const path = pathOf(req.url);
+    if (refusal === null) return done();
     // A wrong key is refused everywhere (a mistyped ?token= must not land on a page that then fails);
     // no key at all only where one is needed.
-    if (refusal !== null && req.method !== "OPTIONS" && (refusal.code === "API_KEY_INVALID" || !open(path))) return done(refusal);
+    if (req.method !== "OPTIONS" && (refusal.code === "API_KEY_INVALID" || !open(pathOf(req.url)))) return done(refusal);
+    anonymous.add(req);
     done();
   });
   app.options("*", async (_req, reply) => reply.code(200).send(""));
@@ -155,16 +153,8 @@ function hostRefused(host: string): ApiError {
   return new ApiError({
     code: "HOST_NOT_ALLOWED",
     detail: `Host ${shown} is not allowed`,
-    hint: `This server answers to localhost, loopback addresses and the address it listens on. To serve it under another name, add it with --allowed-hosts ${hostnameOrSelf(host)} (or allowed_hosts in the configuration); allowed_hosts = true allows any Host.`,
+    hint: `This server answers to localhost, loopback addresses and the address it listens on. To serve it under another name, add it with --allowed-hosts ${hostnameOf(host) ?? host} (or allowed_hosts in the configuration); allowed_hosts = true allows any Host.`,
   });
-}
-
-function hostnameOrSelf(host: string): string {
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return host;
-  }
 }
 
 function originRefused(origin: string | null): ApiError {
