@@ -7,6 +7,7 @@ import { forwardedFor, isForwardingHeader } from "./ui-proxy.ts";
 
 /** Dropped from the forwarded handshake; `Connection` and `Upgrade` stay, they are the handshake. */
 const DROPPED = new Set(["keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "host"]);
+const FORWARDED_TRIO = new Set(["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
 
 /** A raw HTTP/1.1 answer on a socket that has not been upgraded (there is no ServerResponse for it). */
 export function answerRaw(socket: Duplex, req: IncomingMessage, status: number, reason: string, body: string): void {
@@ -22,8 +23,9 @@ function handshake(req: IncomingMessage, port: number, trustProxy: boolean): str
   const lines = [`${req.method} ${req.url} HTTP/1.1`, `Host: ${req.headers.host ?? `127.0.0.1:${port}`}`];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
-    // Ours replace the client's (all of them, unless a trusted proxy set them: forwardedFor keeps theirs).
-    if (!DROPPED.has(name) && !isForwardingHeader(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    // The trio is ours (forwardedFor keeps a trusted proxy's values in it); other forwarding headers pass only from a trusted proxy, as over HTTP.
+    if (DROPPED.has(name) || FORWARDED_TRIO.has(name) || (!trustProxy && isForwardingHeader(name))) continue;
+    lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
   }
   for (const [name, value] of Object.entries(forwardedFor(req, trustProxy))) lines.push(`${name}: ${value}`);
   return lines.join("\r\n") + "\r\n\r\n";
