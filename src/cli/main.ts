@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--no-reload", "do not restart on source changes")
       .option("--no-open-browser", "do not open the browser")
       .option("--preview", "build the UI and serve it statically")
-      .option("--persistence <kind>", "memory, local (SQLite, default) or a postgres:// URL")
+      .option("--persistence <kind>", "memory, local (SQLite, default), postgres (DATABASE_URL) or a postgres:// URL")
       .option("--local-persistence-path <file>", "SQLite file, relative to the project (default .llamactl/workflows.db)")
       .option("--log-level <level>", "debug, info, warning, error or critical (default info)")
       .option("--log-format <format>", "console or json (default console)")
@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--allowed-hosts <hosts>", "Host names to answer besides localhost and the bound address, comma-separated (.example.com for subdomains; true for any)")
       .option("--cors-origins <origins>", "browser origins allowed to call the API besides localhost, comma-separated")
       .option("--no-auth", "serve a non-loopback --host without LLAMACTL_API_KEY (only on a network you trust)")
+      .option("--lease-ttl <seconds>", "PostgreSQL store: how long a replica's runs stay its own without a heartbeat before another takes them over (default 10)")
       .option("--trust-proxy", "keep X-Forwarded-* headers from clients (a reverse proxy in front sets them)")
       .action(async (path: string, flags: Record<string, unknown>) => {
         const { serveCommand } = await import("./commands/serve.ts");

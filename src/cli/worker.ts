@@ -5,7 +5,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import { Access } from "../server/access.ts";
 import { buildApp } from "../server/app.ts";
 import { Logger } from "../server/logger.ts";
-import { createMemoryStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
+import { createMemoryStore, openPostgresStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
 import { errorMessage, type Workflow } from "../workflows/index.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import type { Problem } from "./output.ts";
@@ -28,11 +28,12 @@ let store: WorkflowStore | null = null;
 let watchdog: StallWatchdog | null = null;
 let stopping = false;
 
-function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>): WorkflowStore {
-  const { persistence } = message.options;
+async function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>): Promise<WorkflowStore> {
+  const { persistence, leaseTtl } = message.options;
   if (persistence.kind === "memory") return createMemoryStore();
   if (persistence.kind === "postgres") {
-    throw new StoreError({ message: "PostgreSQL persistence is not available yet.", hint: "Use --persistence local (the default) or --persistence memory." });
+    const poolSize = Number(process.env.LLAMACTL_PG_POOL_SIZE) || undefined;
+    return openPostgresStore(persistence.url, { leaseTtlMs: Math.round(leaseTtl * 1000), poolSize });
   }
   return openSqliteStore(persistence.path);
 }
@@ -63,7 +64,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     describeRun: (runId) => runtime?.describeRun(runId) ?? null,
   });
   try {
-    store = openConfiguredStore(message);
+    store = await openConfiguredStore(message);
   } catch (error) {
     const problem: Problem =
       error instanceof StoreError ? { message: error.message, hint: error.hint } : { message: `Could not open the store: ${String(error)}` };

@@ -95,6 +95,7 @@ export async function loadConfig(pathArg: string, options: LoadConfigOptions): P
     ui,
     allowedHosts: config.allowed_hosts ?? [],
     corsOrigins: config.cors_origins ?? [],
+    persistence: config.persistence ?? null,
     warnings,
   });
 }

@@ -64,6 +64,10 @@ export const configSchema = z.strictObject(
       .optional()
       .describe("Host names the server answers to besides localhost and the bound address (a leading \".\" allows subdomains); true allows any"),
     cors_origins: stringList.optional().describe("browser origins (https://app.example.com) allowed to call the API besides localhost and the server's own"),
+    persistence: z
+      .string({ error: 'a string: "memory", "local" or "postgres"' })
+      .optional()
+      .describe('where runs are stored: "local" (SQLite, the default), "memory", or "postgres" (DATABASE_URL; replicas share it)'),
     llama_cloud: z.unknown().optional(),
     app: z.unknown().optional(),
     python_dependencies: z.unknown().optional(),

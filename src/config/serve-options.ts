@@ -38,13 +38,16 @@ export interface ServeOptions {
   corsOrigins: string[];
   /** Keep the client's `X-Forwarded-*` (`--trust-proxy`): a reverse proxy in front sets them. */
   trustProxy: boolean;
+  /** Seconds a replica's lease on its runs lasts without a heartbeat (PostgreSQL store): the failover time. */
+  leaseTtl: number;
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 4501;
 export const DEFAULT_LOCAL_PERSISTENCE_PATH = ".llamactl/workflows.db";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "critical"];
-const CLOUD_MESSAGE = "Cloud persistence is only available with the Python server; use memory, local or a postgres:// URL.";
+const CLOUD_MESSAGE = "Cloud persistence is only available with the Python server; use memory, local, postgres or a postgres:// URL.";
+export const DEFAULT_LEASE_TTL = 10;
 
 /** A raw value and the name to blame in messages (`--port` or `LLAMA_DEPLOY_APISERVER_PORT`). */
 interface Raw {
@@ -113,7 +116,8 @@ export function resolveServeOptions(
   const inCi = ci !== undefined && ci.trim() !== "" && parseBoolean(ci) !== false;
 
   const persistence = resolvePersistence(
-    pick("persistence", "--persistence", "LLAMA_DEPLOY_APISERVER_PERSISTENCE"),
+    pick("persistence", "--persistence", "LLAMA_DEPLOY_APISERVER_PERSISTENCE") ?? (config?.persistence ? { value: config.persistence, from: "persistence" } : null),
+    shellEnv.DATABASE_URL?.trim() || config?.env.DATABASE_URL?.trim() || null,
     pick("localPersistencePath", "--local-persistence-path", "LLAMA_DEPLOY_APISERVER_LOCAL_PERSISTENCE_PATH"),
     projectDir,
     problems,
@@ -132,6 +136,12 @@ export function resolveServeOptions(
   const maxCompleted = integer(pick("maxCompleted", "--max-completed"), 1000, 0, Number.MAX_SAFE_INTEGER, "an integer, 0 or more");
   const maxRecoveryAttempts = integer(pick("maxRecoveryAttempts", "--max-recovery-attempts"), 3, 1, 1000, "an integer from 1 to 1000");
   const stallThreshold = seconds(pick("stallThreshold", "--stall-threshold", "LLAMACTL_STALL_THRESHOLD"), 1);
+  const leaseTtlRaw = pick("leaseTtl", "--lease-ttl", "LLAMACTL_LEASE_TTL");
+  let leaseTtl = seconds(leaseTtlRaw, DEFAULT_LEASE_TTL);
+  if (leaseTtlRaw !== null && leaseTtl < 0.5) {
+    invalid(leaseTtlRaw, "a number of seconds, 0.5 or more");
+    leaseTtl = DEFAULT_LEASE_TTL;
+  }
 
   const list = (raw: string) => raw.split(",").map((v) => v.trim()).filter((v) => v !== "");
   // The shell wins over the project's env files (serve.md §2.7 order); either may hold the key.
@@ -169,10 +179,11 @@ export function resolveServeOptions(
     allowedHosts,
     corsOrigins,
     trustProxy: flags.trustProxy === true,
+    leaseTtl,
   });
 }
 
-function resolvePersistence(kind: Raw | null, localPath: Raw | null, projectDir: string, problems: ConfigProblem[]): Persistence {
+function resolvePersistence(kind: Raw | null, databaseUrl: string | null, localPath: Raw | null, projectDir: string, problems: ConfigProblem[]): Persistence {
   const local = (): Persistence => {
     if (localPath !== null && localPath.value.trim() === "") {
       problems.push(problem(`${localPath.from} must be a file path (got "").`));
@@ -185,6 +196,17 @@ function resolvePersistence(kind: Raw | null, localPath: Raw | null, projectDir:
   const lowered = value.toLowerCase();
   if (lowered === "memory") return { kind: "memory" };
   if (lowered === "local") return local();
+  if (lowered === "postgres" || lowered === "postgresql") {
+    if (databaseUrl !== null && /^postgres(ql)?:\/\//i.test(databaseUrl) && URL.canParse(databaseUrl)) return { kind: "postgres", url: databaseUrl };
+    problems.push(
+      problem(
+        databaseUrl === null
+          ? `${kind.from} postgres needs DATABASE_URL (e.g. DATABASE_URL=postgres://user:password@host:5432/db), in the shell or the project's .env.`
+          : "DATABASE_URL must be a postgres:// URL.",
+      ),
+    );
+    return { kind: "memory" };
+  }
   if (lowered === "cloud") {
     problems.push(problem(CLOUD_MESSAGE));
     return { kind: "memory" };
@@ -195,7 +217,7 @@ function resolvePersistence(kind: Raw | null, localPath: Raw | null, projectDir:
     problems.push(problem(`${kind.from} must be a valid postgres:// URL.`));
     return { kind: "memory" };
   }
-  problems.push(problem(`${kind.from} must be memory, local or a postgres:// URL (got ${JSON.stringify(value)}).`));
+  problems.push(problem(`${kind.from} must be memory, local, postgres or a postgres:// URL (got ${JSON.stringify(value)}).`));
   return { kind: "memory" };
 }
 

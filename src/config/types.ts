@@ -49,5 +49,7 @@ export interface ResolvedConfig {
   allowedHosts: true | string[];
   /** `cors_origins`: extra browser origins allowed to call the API. */
   corsOrigins: string[];
+  /** `persistence`: memory, local, postgres (or a postgres:// URL); flags and LLAMA_DEPLOY_APISERVER_PERSISTENCE win. */
+  persistence: string | null;
   warnings: string[];
 }

@@ -17,12 +17,14 @@ export interface ActiveRun {
   idle: boolean;
   /** Idle with nothing timed pending (no wait or run timeout), as of the last commit: may leave memory. */
   releasable: boolean;
+  /** Its lease when replicas share the store (every write of the run carries it), else undefined. */
+  lease: string | undefined;
   /** Commits the store refused, and the last refusal (a send spanning one was not recorded). */
   commitFailures: number;
   lastCommitError: unknown;
 }
 
-export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean): ActiveRun {
+export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean, lease: string | undefined): ActiveRun {
   return {
     handlerId: record.handlerId,
     runId: record.runId!,
@@ -35,6 +37,7 @@ export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, 
     idleTimer: null,
     idle: false,
     releasable: false,
+    lease,
     commitFailures: 0,
     lastCommitError: null,
   };

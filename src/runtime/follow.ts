@@ -23,7 +23,11 @@ export async function* followRun(store: WorkflowStore, bus: RunBus, runId: strin
   let wake: (() => void) | null = null;
   const unsubscribe = bus.subscribe(runId, (signal) => {
     if ("closed" in signal) closed = true;
-    else {
+    else if ("stale" in signal) {
+      // Stored by another replica: read from the store what is past the cursor.
+      overflow = true;
+      buffered = [];
+    } else {
       if (signal.events.some((e) => isStopEnvelope(e.envelope))) stopSeen = true;
       if (buffered.length + signal.events.length > MAX_BUFFERED) {
         overflow = true;

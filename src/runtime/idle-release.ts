@@ -11,6 +11,8 @@ export class IdleRelease {
     private readonly idleTimeoutMs: number,
     private readonly runs: RunTable,
     private readonly logger: RuntimeLogger,
+    /** Told after a run left memory (replicas park it in the store). */
+    private readonly onRelease: (run: ActiveRun) => void = () => {},
   ) {}
 
   get enabled(): boolean {
@@ -31,6 +33,7 @@ export class IdleRelease {
       run.handler.detach();
       this.runs.forget(run);
       this.logger.debug(`Released idle run ${run.runId} of handler ${run.handlerId} from memory.`);
+      this.onRelease(run);
     }, this.idleTimeoutMs);
     run.idleTimer.unref();
   }

@@ -10,6 +10,17 @@ export interface ResumerDeps extends CommitDeps {
   activity: StepActivity;
   workflow(name: string): Workflow<any> | undefined;
   maxRecoveryAttempts: number;
+  /** A run was taken over and rebuilt here: deliver what waits in its inbox. */
+  onClaimed?(handlerId: string): void;
+}
+
+/** The run is driven by another live replica (`owner`): hand it events through its inbox. */
+export interface RemoteRun {
+  remote: string;
+}
+
+export function isRemote(run: ActiveRun | RemoteRun | null): run is RemoteRun {
+  return run !== null && "remote" in run;
 }
 
 /**
@@ -18,17 +29,21 @@ export interface ResumerDeps extends CommitDeps {
  * failed with a WorkflowFailedEvent saying why.
  */
 export class Resumer {
-  private readonly resuming = new Map<string, Promise<ActiveRun | null>>();
+  private readonly resuming = new Map<string, Promise<ActiveRun | RemoteRun | null>>();
 
   constructor(private readonly deps: ResumerDeps) {}
 
-  /** The in-memory run of a running handler, rebuilt from its checkpoint when it was released. */
-  ensureActive(rec: HandlerRecord, countsAsRecovery: boolean): Promise<ActiveRun | null> {
+  /**
+   * The in-memory run of a running handler, rebuilt from its checkpoint when it was released. With
+   * replicas, it is claimed first (unless `lease` says it was already): a run another live replica
+   * drives is reported as remote.
+   */
+  ensureActive(rec: HandlerRecord, countsAsRecovery: boolean, lease?: string): Promise<ActiveRun | RemoteRun | null> {
     const current = this.deps.runs.get(rec.handlerId);
     if (current) return Promise.resolve(current);
     let pending = this.resuming.get(rec.handlerId);
     if (!pending) {
-      pending = this.resume(rec, countsAsRecovery).finally(() => this.resuming.delete(rec.handlerId));
+      pending = this.resume(rec, countsAsRecovery, lease).finally(() => this.resuming.delete(rec.handlerId));
       this.resuming.set(rec.handlerId, pending);
     }
     return pending;
@@ -49,23 +64,36 @@ export class Resumer {
   }
 
   /** End a run the engine is not driving: handler record first, then its stop-type event. */
-  async finishWithoutEngine(rec: HandlerRecord, status: "failed" | "cancelled", error: string | null, stop: EventEnvelope): Promise<void> {
+  async finishWithoutEngine(rec: HandlerRecord, status: "failed" | "cancelled", error: string | null, stop: EventEnvelope, lease?: string): Promise<void> {
     const now = this.deps.runs.now();
     const handler: HandlerRecord = { ...rec, status, error, result: null, updatedAt: now, completedAt: now };
     // A record without a run (written by hand, or by an older version) has no log to end.
     const runId = rec.runId;
-    const stored = await this.deps.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop] });
+    const stored = await this.deps.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop], lease });
     this.deps.runs.ended(rec.handlerId, handler);
     this.deps.retention.noteTerminal();
     if (runId !== null) this.deps.bus.emit(runId, stored);
   }
 
-  private async resume(rec: HandlerRecord, countsAsRecovery: boolean): Promise<ActiveRun | null> {
+  private async resume(given: HandlerRecord, countsAsRecovery: boolean, claimed: string | undefined): Promise<ActiveRun | RemoteRun | null> {
     const { deps } = this;
-    const workflow = deps.workflow(rec.workflowName);
+    const workflow = deps.workflow(given.workflowName);
     if (!workflow) return null;
+    let rec = given;
+    let lease = claimed;
+    const leases = deps.store.leases;
+    if (leases && lease === undefined) {
+      const claim = await leases.claim(rec.handlerId);
+      if (claim === null) return null;
+      if ("owner" in claim) return { remote: claim.owner };
+      lease = claim.lease;
+      // The replica that drove it before may have moved it on since `given` was read.
+      const latest = await deps.store.getHandler(rec.handlerId);
+      if (!latest || latest.status !== "running") return null;
+      rec = latest;
+    }
     if (rec.runId === null) {
-      await this.markUnresumable(rec, "it has no run to resume");
+      await this.markUnresumable(rec, "it has no run to resume", undefined, lease);
       return null;
     }
     let cp: StoredCheckpoint | null;
@@ -73,11 +101,11 @@ export class Resumer {
       cp = await deps.store.loadCheckpoint(rec.handlerId);
     } catch (error) {
       if (error instanceof StoreError) throw error;
-      await this.markUnresumable(rec, `its checkpoint could not be read (${errorMessage(error)})`);
+      await this.markUnresumable(rec, `its checkpoint could not be read (${errorMessage(error)})`, undefined, lease);
       return null;
     }
     if (!cp || cp.runId !== rec.runId) {
-      await this.markUnresumable(rec, "no checkpoint was saved for its run before the server stopped");
+      await this.markUnresumable(rec, "no checkpoint was saved for its run before the server stopped", undefined, lease);
       return null;
     }
     let record = rec;
@@ -86,26 +114,27 @@ export class Resumer {
       const attempts = rec.recoveryAttempts + 1;
       if (attempts > deps.maxRecoveryAttempts) {
         const reason = `the app server crashed each of the last ${attempts - 1} times this run was executing (limit: --max-recovery-attempts ${deps.maxRecoveryAttempts}); the llamactl log shows each crash`;
-        await this.markUnresumable(rec, reason, "MAX_RECOVERY_ATTEMPTS_EXCEEDED");
+        await this.markUnresumable(rec, reason, "MAX_RECOVERY_ATTEMPTS_EXCEEDED", lease);
         return null;
       }
       record = { ...rec, recoveryAttempts: attempts, updatedAt: deps.runs.now() };
-      await deps.store.write({ handlerId: rec.handlerId, runId: rec.runId, handler: record });
+      await deps.store.write({ handlerId: rec.handlerId, runId: rec.runId, handler: record, lease });
     }
-    const run = deps.runs.track(record, workflow, true);
+    const run = deps.runs.track(record, workflow, true, lease);
     try {
       run.handler = workflow.resume(cp.data as Checkpoint, { keepHistory: false, commit: createCommit(deps, run), observer: deps.activity.observerFor(run) });
     } catch (error) {
       deps.runs.forget(run);
-      await this.markUnresumable(rec, errorMessage(error));
+      await this.markUnresumable(rec, errorMessage(error), undefined, lease);
       return null;
     }
     const counted = countsAsRecovery ? ` (recovery attempt ${record.recoveryAttempts} of ${deps.maxRecoveryAttempts})` : "";
     deps.logger.debug(`Resumed run ${rec.runId} of handler ${rec.handlerId}${counted}.`);
+    if (lease !== undefined) deps.onClaimed?.(rec.handlerId);
     return run;
   }
 
-  private async markUnresumable(rec: HandlerRecord, reason: string, code?: RunFailureCode): Promise<void> {
+  private async markUnresumable(rec: HandlerRecord, reason: string, code?: RunFailureCode, lease?: string): Promise<void> {
     const subject = rec.runId === null ? `Handler ${rec.handlerId}` : `Run ${rec.runId}`;
     const message = `${subject} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
     const failed = WorkflowFailedEvent.create({
@@ -116,6 +145,6 @@ export class Resumer {
     });
     const hint = code ? RUN_FAILURE_CODES[code].hint : undefined;
     this.deps.logger.warn(`Handler ${rec.handlerId} failed: ${message}`, { handler_id: rec.handlerId, code, ...(hint ? { hint } : {}) });
-    await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed));
+    await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed), lease);
   }
 }

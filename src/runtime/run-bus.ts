@@ -1,8 +1,11 @@
 import type { StoredEvent } from "../store/types.ts";
 
-export type RunListener = (signal: { events: StoredEvent[] } | { closed: true }) => void;
+export type RunListener = (signal: { events: StoredEvent[] } | { stale: true } | { closed: true }) => void;
 
-/** In-process notifications of newly stored events, per run. Streams subscribe; nothing polls. */
+/**
+ * In-process notifications of newly stored events, per run. Streams subscribe; nothing polls. Events
+ * another replica stored arrive as `stale` (read them from the store).
+ */
 export class RunBus {
   private readonly listeners = new Map<string, Set<RunListener>>();
 
@@ -25,6 +28,18 @@ export class RunBus {
     const set = this.listeners.get(runId);
     if (!set || events.length === 0) return;
     for (const listener of [...set]) listener({ events });
+  }
+
+  /** Events were stored elsewhere (another replica): followers catch up from the store. */
+  poke(runId: string): void {
+    const set = this.listeners.get(runId);
+    if (!set) return;
+    for (const listener of [...set]) listener({ stale: true });
+  }
+
+  /** Notices may have been missed: every follower catches up from the store. */
+  pokeAll(): void {
+    for (const runId of [...this.listeners.keys()]) this.poke(runId);
   }
 
   /** The run's log is gone (purged) or the server is stopping: followers end. */

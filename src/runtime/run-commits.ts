@@ -1,5 +1,5 @@
 import { type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
-import type { EventEnvelope, HandlerRecord, StoredEvent, WorkflowStore } from "../store/types.ts";
+import { StoreError, type EventEnvelope, type HandlerRecord, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import { type ActiveRun, isReleasable } from "./active-run.ts";
 import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import type { RunPersistenceError } from "./errors.ts";
@@ -37,8 +37,14 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     const handler = recordAfter(runs, run, batch, events, idle);
     let stored: StoredEvent[];
     try {
-      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint });
+      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint, lease: run.lease });
     } catch (error) {
+      if (isLeaseRefusal(error)) {
+        // Another replica drives the run now (or started another run of the handler): stop here, write nothing.
+        relinquish(deps, run, error.message);
+        run.created?.reject(error);
+        throw error;
+      }
       const failure = persistenceFailure(error);
       if (!run.persisted) {
         // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
@@ -75,6 +81,22 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
   };
 }
 
+/** The store refused a write because the run's lease is another replica's (or another run of the handler runs). */
+export function isLeaseRefusal(error: unknown): error is StoreError {
+  return error instanceof StoreError && (error.code === "LEASE_LOST" || error.code === "HANDLER_RUNNING");
+}
+
+/**
+ * Stop driving a run here without writing anything: another replica took it over. Callers waiting for
+ * its end keep waiting (the other replica's ending reaches them as a notice).
+ */
+export function relinquish(deps: Pick<CommitDeps, "runs" | "logger">, run: ActiveRun, reason: string): void {
+  if (!deps.runs.isCurrent(run)) return;
+  run.handler?.detach();
+  deps.runs.forget(run);
+  if (run.persisted) deps.logger.warn(`Stopped driving run ${run.runId} of handler ${run.handlerId} here: ${reason}`, { handler_id: run.handlerId, run_id: run.runId, code: "LEASE_LOST" });
+}
+
 /** The handler record a commit writes, if it changes: first commit, ending, idleness, progress after a recovery. */
 function recordAfter(runs: RunTable, run: ActiveRun, batch: CommitBatch, events: EventEnvelope[], idle: boolean): HandlerRecord | undefined {
   const recovered = run.record.recoveryAttempts > 0 && (batch.terminal !== null || idle || events.some(isProgress));
@@ -102,7 +124,7 @@ function isProgress(envelope: EventEnvelope): boolean {
 async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerRecord, events: EventEnvelope[], failure: RunPersistenceError): Promise<StoredEvent[]> {
   if (failure.code === "EVENT_NOT_SERIALIZABLE") {
     try {
-      return await deps.store.write({ handlerId: run.handlerId, runId: run.runId, handler: ending, events });
+      return await deps.store.write({ handlerId: run.handlerId, runId: run.runId, handler: ending, events, lease: run.lease });
     } catch {
       // the store itself fails too: keep the ending for later
     }

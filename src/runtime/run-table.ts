@@ -41,8 +41,8 @@ export class RunTable {
     return this.active.values();
   }
 
-  track(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean): ActiveRun {
-    const run = createActiveRun(record, workflow, persisted);
+  track(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean, lease?: string): ActiveRun {
+    const run = createActiveRun(record, workflow, persisted, lease);
     this.active.set(record.handlerId, run);
     return run;
   }
@@ -62,6 +62,16 @@ export class RunTable {
   describe(runId: string): { workflow: string; handlerId: string } | null {
     for (const run of this.active.values()) if (run.runId === runId) return { workflow: run.workflowName, handlerId: run.handlerId };
     return null;
+  }
+
+  /** Whether callers wait for the end of `handlerId`. */
+  awaited(handlerId: string): boolean {
+    return this.terminalWaiters.has(handlerId);
+  }
+
+  /** Handlers someone waits for the end of. */
+  awaitedHandlers(): string[] {
+    return [...this.terminalWaiters.keys()];
   }
 
   /** A promise for the end of `handlerId`, settled by `ended` (or `shutdown`). */

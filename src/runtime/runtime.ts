@@ -7,7 +7,8 @@ import { RunPersistenceError, RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
 import { IdleRelease } from "./idle-release.ts";
 import type { RuntimeLogger } from "./logger.ts";
-import { Resumer } from "./resumer.ts";
+import { Replicas } from "./replicas.ts";
+import { isRemote, Resumer } from "./resumer.ts";
 import { Retention } from "./retention.ts";
 import { RunBus } from "./run-bus.ts";
 import { type CommitDeps, createCommit } from "./run-commits.ts";
@@ -54,6 +55,8 @@ export class Runtime {
   private readonly idle: IdleRelease;
   private readonly commits: CommitDeps;
   private readonly resumer: Resumer;
+  /** Present when the store is shared by replicas. */
+  private readonly replicas: Replicas | null;
   private state: "new" | "started" | "stopped" = "new";
 
   constructor(private readonly options: RuntimeOptions) {
@@ -61,7 +64,15 @@ export class Runtime {
     this.runs = new RunTable(options.clock ?? (() => new Date()));
     this.retention = new Retention(store, options.maxCompleted ?? 1000, logger);
     this.unpersisted = new UnpersistedEndings(store, logger);
-    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger);
+    const leases = store.leases;
+    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger, (run) => {
+      // Parked, it is resumed by whichever replica receives its event; a refusal means messages wait in its inbox.
+      if (!leases || run.lease === undefined) return;
+      leases.park(run.handlerId, run.lease).then(
+        (parked) => void (parked || this.replicas?.drain(run.handlerId)),
+        (error) => logger.warn(`Could not park released run ${run.runId}: ${String(error)}`),
+      );
+    });
     this.activity = new StepActivity(logger, options.projectDir);
     this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle };
     this.resumer = new Resumer({
@@ -69,7 +80,18 @@ export class Runtime {
       activity: this.activity,
       workflow: (name) => this.workflow(name),
       maxRecoveryAttempts: options.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS,
+      onClaimed: (handlerId) => void this.replicas?.drain(handlerId),
     });
+    this.replicas = leases
+      ? new Replicas({
+          ...this.commits,
+          leases,
+          resumer: this.resumer,
+          idleEnabled: this.idle.enabled,
+          workflow: (name) => this.workflow(name),
+          workflowNames: () => this.workflowNames(),
+        })
+      : null;
     store.onProblem((error) => logger.error(error.message, { code: error.code, hint: error.hint }));
   }
 
@@ -103,6 +125,8 @@ export class Runtime {
         unconfigured.set(rec.workflowName, (unconfigured.get(rec.workflowName) ?? 0) + 1);
         continue;
       }
+      // Shared by replicas: only what no live replica drives is taken over (Replicas.start below).
+      if (this.replicas) continue;
       const checkpoint = await this.resumer.checkpointAtStart(rec, workflow);
       if (checkpoint && this.idle.enabled && isReleasable(workflow, checkpoint)) continue;
       // A run that was only waiting ran none of its code when the previous server crashed.
@@ -114,6 +138,7 @@ export class Runtime {
         `${runs} of workflow "${name}" ${count === 1 ? "is" : "are"} still running in the store, but "${name}" is no longer configured: left as ${count === 1 ? "it is" : "they are"}. Configure it again to resume ${count === 1 ? "it" : "them"}, or cancel with POST /handlers/{handler_id}/cancel.`,
       );
     }
+    await this.replicas?.start();
     this.state = "started";
     await this.retention.start();
   }
@@ -125,13 +150,14 @@ export class Runtime {
   async stop(): Promise<void> {
     this.state = "stopped";
     this.unpersisted.stop();
+    await this.replicas?.stop();
     const resets: Promise<unknown>[] = [];
     for (const run of this.runs.values()) {
       if (run.idleTimer) clearTimeout(run.idleTimer);
       run.handler?.detach();
       // Stopped on purpose, not by a crash: this resume does not count against the run.
       if (run.persisted && run.record.recoveryAttempts > 0) {
-        resets.push(this.store.write({ handlerId: run.handlerId, runId: run.runId, handler: { ...run.record, recoveryAttempts: 0 } }).catch(() => {}));
+        resets.push(this.store.write({ handlerId: run.handlerId, runId: run.runId, handler: { ...run.record, recoveryAttempts: 0 }, lease: run.lease }).catch(() => {}));
       }
     }
     this.runs.clear();
@@ -193,7 +219,8 @@ export class Runtime {
         completedAt: null,
         recoveryAttempts: 0,
       };
-      const run = this.runs.track(record, workflow, false);
+      // Shared by replicas: the first write takes the run's lease with this token.
+      const run = this.runs.track(record, workflow, false, this.store.leases ? generateId() : undefined);
       const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
       try {
         run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
@@ -204,6 +231,8 @@ export class Runtime {
       try {
         await created;
       } catch (error) {
+        // Another replica started a run of this handler meanwhile.
+        if (error instanceof StoreError && error.code === "HANDLER_RUNNING") throw alreadyRunning(handlerId);
         // The store's own reason (a deleted file, a full disk) is written for users and is what the
         // caller can act on; any other exception stays in the log.
         const reason =
@@ -230,7 +259,15 @@ export class Runtime {
 
   /** Deliver an event to a running handler (rebuilding it first if it was released). Resolves once it is stored. */
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
-    const run = await this.resumer.ensureActive(rec, false);
+    let run = await this.resumer.ensureActive(rec, false);
+    for (let attempt = 1; isRemote(run); attempt++) {
+      // Driven by another replica: its inbox takes the event durably, then that replica delivers it.
+      const outcome = await this.store.leases!.post(rec.handlerId, "event", JSON.stringify({ event: event.toJSON(), step }));
+      if (outcome === "posted") return;
+      if (outcome === "not_running" || attempt === 3) throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
+      // Nobody drives it any more (parked meanwhile, or its replica died): take it here.
+      run = await this.resumer.ensureActive(rec, false);
+    }
     // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
     if (!run?.handler || run.handler.status !== "running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
     const failures = run.commitFailures;
@@ -245,8 +282,27 @@ export class Runtime {
     if (!rec) throw new RuntimeError({ code: "HANDLER_NOT_FOUND" });
     const cancellable = rec.status === "running" && rec.runId !== null;
     if (cancellable) {
-      const run = this.workflow(rec.workflowName) ? await this.resumer.ensureActive(rec, false) : null;
-      if (run?.handler) {
+      let run = this.workflow(rec.workflowName) ? await this.resumer.ensureActive(rec, false) : null;
+      let cancelledElsewhere = false;
+      for (let attempt = 1; isRemote(run) && attempt <= 3; attempt++) {
+        // Driven by another replica: post the cancel to it and wait for the run to end.
+        const ended = this.runs.awaitEnd(handlerId);
+        const outcome = await this.store.leases!.post(handlerId, "cancel", "{}");
+        if (outcome === "claimable") {
+          run = await this.resumer.ensureActive(rec, false);
+          continue;
+        }
+        const now = await this.store.getHandler(handlerId);
+        if (outcome === "posted" && now?.status === "running") await ended;
+        else this.runs.ended(handlerId, now);
+        cancelledElsewhere = true;
+        break;
+      }
+      if (cancelledElsewhere) {
+        // the replica driving it ended it (or it had ended already)
+      } else if (isRemote(run)) {
+        throw new RuntimeError({ code: "HANDLER_NOT_RUNNING" });
+      } else if (run?.handler) {
         await run.handler.cancel();
       } else if ((await this.getHandler(handlerId))?.status === "running") {
         await this.resumer.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });

@@ -7,3 +7,4 @@ export { createMemoryStore } from "./memory-store.ts";
 export { openSqliteStore, type SqliteStoreOptions, type SqliteStoreStats, type SqliteWorkflowStore } from "./sqlite-store.ts";
 
 export { openPostgresStore, DEFAULT_LEASE_TTL_MS, type PostgresStoreOptions, type PostgresWorkflowStore } from "./postgres-store.ts";
+export { describePostgresUrl } from "./postgres-errors.ts";

@@ -125,19 +125,20 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
     },
 
     async claimOrphans(limit: number): Promise<ClaimedRun[]> {
-      const rows = await query<HandlerRow & { lease_token: string }>(
+      const rows = await query<HandlerRow & { lease_token: string; crashed: boolean }>(
         `WITH orphans AS (
-           SELECT h.handler_id FROM llamactl.handlers h
-           WHERE h.status = 'running' AND NOT h.parked AND (h.owner IS NULL OR NOT llamactl.alive(h.owner))
+           SELECT h.handler_id, o.replica_id IS NOT NULL AS crashed FROM llamactl.handlers h
+           LEFT JOIN llamactl.replicas o ON o.replica_id = h.owner
+           WHERE h.status = 'running' AND NOT h.parked AND (h.owner IS NULL OR o.replica_id IS NULL OR o.expires_at < now())
            ORDER BY h.started_at, h.insertion LIMIT $2
            FOR UPDATE OF h SKIP LOCKED
          )
          UPDATE llamactl.handlers h SET owner = $1, lease_token = gen_random_uuid()::text
          FROM orphans WHERE h.handler_id = orphans.handler_id
-         RETURNING ${HANDLER_COLUMNS}, h.lease_token`,
+         RETURNING ${HANDLER_COLUMNS}, h.lease_token, orphans.crashed`,
         [me, limit],
       );
-      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token }));
+      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token, crashed: row.crashed }));
     },
 
     async claim(handlerId: string) {
@@ -166,12 +167,16 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
 
     async lost(held: ReadonlyMap<string, string>) {
       if (held.size === 0) return [];
-      const rows = await query<{ handler_id: string }>(
-        "SELECT handler_id FROM llamactl.handlers WHERE handler_id = ANY ($1) AND lease_token = ANY ($2) AND status = 'running'",
-        [[...held.keys()], [...held.values()]],
+      // Lost: deleted, or still running under another lease (one that ended meanwhile is not lost).
+      const rows = await query<{ handler_id: string; lease_token: string | null; status: string }>(
+        "SELECT handler_id, lease_token, status FROM llamactl.handlers WHERE handler_id = ANY ($1)",
+        [[...held.keys()]],
       );
-      const still = new Set(rows.map((row) => row.handler_id));
-      return [...held.keys()].filter((handlerId) => !still.has(handlerId));
+      const found = new Map(rows.map((row) => [row.handler_id, row]));
+      return [...held].filter(([handlerId, lease]) => {
+        const row = found.get(handlerId);
+        return !row || (row.status === "running" && row.lease_token !== lease);
+      }).map(([handlerId]) => handlerId);
     },
 
     async post(handlerId, kind, payload) {

@@ -125,6 +125,8 @@ export interface WorkflowStore {
 export interface ClaimedRun {
   record: HandlerRecord;
   lease: string;
+  /** Its replica's heartbeat expired (it died) rather than the replica leaving on purpose. */
+  crashed: boolean;
 }
 
 /** A message for the replica driving a run: an event to deliver, or a cancel. */

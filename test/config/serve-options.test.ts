@@ -27,6 +27,7 @@ function withUiPort(proxyPort: number): ResolvedConfig {
     },
     allowedHosts: [],
     corsOrigins: [],
+    persistence: null,
     warnings: [],
   };
 }
@@ -66,6 +67,7 @@ describe("serve options (serve.md §4.1)", () => {
       allowedHosts: [],
       corsOrigins: [],
       trustProxy: false,
+      leaseTtl: 10,
     });
   });
 

@@ -19,6 +19,7 @@ import { bindPort, PortInUseError } from "../port.ts";
 import { WorkerSupervisor } from "../supervisor.ts";
 import { prepareUi } from "../ui-dev-server.ts";
 import { isLoopbackHost } from "../../server/access.ts";
+import { describePostgresUrl } from "../../store/index.ts";
 
 /**
  * `llamactl serve`: resolve the configuration and the environment, hold the listening socket, run the
@@ -189,7 +190,7 @@ function printSummary(config: ResolvedConfig, options: ServeOptions, port: numbe
       ? "memory (nothing survives a restart)"
       : options.persistence.kind === "local"
         ? `local (${relative(config.projectDir, options.persistence.path) || options.persistence.path})`
-        : "postgres";
+        : `postgres (${describePostgresUrl(options.persistence.url)}; replicas on the same database share its runs)`;
   const lines = [
     `llamactl serve · deployment "${config.name}" · ${workflows.length} workflow${workflows.length === 1 ? "" : "s"}`,
     `  API       ${base}`,
