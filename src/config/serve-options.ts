@@ -46,7 +46,7 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 4501;
 export const DEFAULT_LOCAL_PERSISTENCE_PATH = ".llamactl/workflows.db";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "critical"];
-const CLOUD_MESSAGE = "Cloud persistence is only available with the Python server; use memory, local, postgres or a postgres:// URL.";
+const CLOUD_MESSAGE = "Cloud persistence is only available with the Python server; use memory, local or a postgres:// URL.";
 export const DEFAULT_LEASE_TTL = 10;
 
 /** A raw value and the name to blame in messages (`--port` or `LLAMA_DEPLOY_APISERVER_PORT`). */
@@ -137,10 +137,11 @@ export function resolveServeOptions(
   const maxRecoveryAttempts = integer(pick("maxRecoveryAttempts", "--max-recovery-attempts"), 3, 1, 1000, "an integer from 1 to 1000");
   const stallThreshold = seconds(pick("stallThreshold", "--stall-threshold", "LLAMACTL_STALL_THRESHOLD"), 1);
   const leaseTtlRaw = pick("leaseTtl", "--lease-ttl", "LLAMACTL_LEASE_TTL");
-  let leaseTtl = seconds(leaseTtlRaw, DEFAULT_LEASE_TTL);
-  if (leaseTtlRaw !== null && leaseTtl < 0.5) {
-    invalid(leaseTtlRaw, "a number of seconds, 0.5 or more");
-    leaseTtl = DEFAULT_LEASE_TTL;
+  let leaseTtl = DEFAULT_LEASE_TTL;
+  if (leaseTtlRaw !== null) {
+    const value = /^\d+(\.\d+)?$/.test(leaseTtlRaw.value.trim()) ? Number(leaseTtlRaw.value) : NaN;
+    if (value >= 0.5) leaseTtl = value;
+    else invalid(leaseTtlRaw, "a number of seconds, 0.5 or more");
   }
 
   const list = (raw: string) => raw.split(",").map((v) => v.trim()).filter((v) => v !== "");

@@ -22,7 +22,7 @@ it("npm run bench:quick runs every benchmark and writes a report with each secti
     expect(code).toBe(0);
     const report = await readFile(out, "utf8");
     expect(report).toContain("- Mode: quick");
-    for (const section of ["## Engine", "## HTTP: quickstart sync run, memory store", "## HTTP: quickstart sync run, SQLite store", "## Streaming", "## Start-up", "## Durability"]) {
+    for (const section of ["## Engine", "## HTTP: quickstart sync run, memory store", "## HTTP: quickstart sync run, SQLite store", "## Streaming", "## Start-up", "## Durability", "## PostgreSQL store: replicas"]) {
       expect(report).toContain(section);
     }
     expect(report).toMatch(/\| throughput, 50 connections \(req\/s\) \| [\d,]+ \| [\d,]+ bare Fastify \| \d+\.\d\d \|/);

@@ -110,7 +110,29 @@ describe("serve options (serve.md §4.1)", () => {
     expect(messages({ persistence: "cloud" })).toEqual([
       "Cloud persistence is only available with the Python server; use memory, local or a postgres:// URL.",
     ]);
-    expect(messages({ persistence: "sqlite" })).toEqual(['--persistence must be memory, local or a postgres:// URL (got "sqlite").']);
+    expect(messages({ persistence: "sqlite" })).toEqual(['--persistence must be memory, local, postgres or a postgres:// URL (got "sqlite").']);
+  });
+
+  it("--persistence postgres takes DATABASE_URL (shell first, then the project's env), and says so when it is missing", () => {
+    const url = "postgres://app:pw@db:5432/runs";
+    expect(resolveServeOptions({ persistence: "postgres" }, { DATABASE_URL: url }, null, PROJECT).persistence).toEqual({ kind: "postgres", url });
+    const config = { ...withUiPort(4502), env: { DATABASE_URL: "postgres://from-env-file/db" }, persistence: "postgres" };
+    expect(resolveServeOptions({}, {}, config, PROJECT).persistence).toEqual({ kind: "postgres", url: "postgres://from-env-file/db" });
+    expect(resolveServeOptions({}, { DATABASE_URL: url }, config, PROJECT).persistence).toEqual({ kind: "postgres", url });
+    // The flag wins over the configuration's `persistence`.
+    expect(resolveServeOptions({ persistence: "memory" }, {}, config, PROJECT).persistence).toEqual({ kind: "memory" });
+    expect(messages({ persistence: "postgres" })).toEqual([
+      "--persistence postgres needs DATABASE_URL (e.g. DATABASE_URL=postgres://user:password@host:5432/db), in the shell or the project's .env.",
+    ]);
+    expect(messages({ persistence: "postgres" }, { DATABASE_URL: "mysql://db/x" })).toEqual(["DATABASE_URL must be a postgres:// URL."]);
+  });
+
+  it("--lease-ttl (LLAMACTL_LEASE_TTL) takes seconds, fractions included, from 0.5; 10 by default", () => {
+    expect(resolveServeOptions({}, {}, null, PROJECT).leaseTtl).toBe(10);
+    expect(resolveServeOptions({ leaseTtl: "2.5" }, {}, null, PROJECT).leaseTtl).toBe(2.5);
+    expect(resolveServeOptions({}, { LLAMACTL_LEASE_TTL: "30" }, null, PROJECT).leaseTtl).toBe(30);
+    expect(messages({ leaseTtl: "0.1" })).toEqual(['--lease-ttl must be a number of seconds, 0.5 or more (got "0.1").']);
+    expect(messages({ leaseTtl: "soon" })).toEqual(['--lease-ttl must be a number of seconds, 0.5 or more (got "soon").']);
   });
 
   it("resolves memory, local and postgres persistence, from flag or env", () => {

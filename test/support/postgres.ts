@@ -5,6 +5,8 @@ import { inject } from "vitest";
 export interface TestDatabase {
   /** Connection string of a fresh, empty database of its own. */
   url: string;
+  /** Run one statement on it (a short-lived connection). */
+  query(text: string, values?: unknown[]): Promise<pg.QueryResult>;
   /** Drop it (terminating connections left open). */
   drop(): Promise<void>;
 }
@@ -24,8 +26,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  const dbUrl = url.toString();
   return {
-    url: url.toString(),
+    url: dbUrl,
+    query: (text, values) => withClient(dbUrl, (client) => client.query(text, values)),
     drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}),
   };
 }
