@@ -14,6 +14,11 @@ export type ToWorker =
       loadProblems?: Problem[];
       /** The previous worker crashed: the runs resumed now count as recovery attempts. */
       afterCrash?: boolean;
+      /**
+       * This serve's id among the replicas sharing a PostgreSQL store, the same for every worker it
+       * starts: a restarted worker takes its predecessor's runs over at once instead of after the lease.
+       */
+      replicaId: string;
     }
   /** A connection (the socket is the message's handle); the worker answers `accepted` with its id. */
   | { type: "connection"; id: number }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type ChildProcess, fork } from "node:child_process";
 import type { Server, Socket } from "node:net";
 import type { ResolvedConfig, ServeOptions } from "../config/index.ts";
@@ -38,6 +39,8 @@ interface Held {
  * on a second signal.
  */
 export class WorkerSupervisor {
+  /** This serve's id among replicas sharing a PostgreSQL store; every worker it starts uses it. */
+  private readonly replicaId = randomUUID();
   private worker: ChildProcess | null = null;
   private stopping = false;
   private finish: ((code: number) => void) | null = null;
@@ -168,6 +171,7 @@ export class WorkerSupervisor {
         degradeOnLoadFailure: reload !== null,
         loadProblems: reload?.loadProblems,
         afterCrash: reload?.afterCrash,
+        replicaId: this.replicaId,
       });
     });
   }

@@ -33,7 +33,7 @@ async function openConfiguredStore(message: Extract<ToWorker, { type: "start" }>
   if (persistence.kind === "memory") return createMemoryStore();
   if (persistence.kind === "postgres") {
     const poolSize = Number(process.env.LLAMACTL_PG_POOL_SIZE) || undefined;
-    return openPostgresStore(persistence.url, { leaseTtlMs: Math.round(leaseTtl * 1000), poolSize });
+    return openPostgresStore(persistence.url, { replicaId: message.replicaId, leaseTtlMs: Math.round(leaseTtl * 1000), poolSize });
   }
   return openSqliteStore(persistence.path);
 }

@@ -15,6 +15,8 @@ export interface ReplicasDeps {
   bus: RunBus;
   resumer: Resumer;
   idleEnabled: boolean;
+  /** The previous worker of this serve crashed (its runs' resumes count as recovery attempts). */
+  afterCrash: boolean;
   workflow(name: string): Workflow<any> | undefined;
   workflowNames(): string[];
 }
@@ -41,7 +43,8 @@ export class Replicas {
     const { leases } = this.deps;
     leases.onNotice((notice) => void this.onNotice(notice).catch((error) => this.deps.logger.error(`Could not handle a notice from another replica: ${errorMessage(error)}`)));
     await leases.join();
-    await this.claimOrphans();
+    // Runs still marked ours were this serve's previous worker's (it crashed or was reloaded).
+    await this.claimOrphans(true);
     this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(leases.ttlMs / 3)));
     this.timer.unref();
   }
@@ -86,16 +89,16 @@ export class Replicas {
   }
 
   /** Take over, batch by batch, the runs of configured workflows that no live replica drives. */
-  private async claimOrphans(): Promise<void> {
+  private async claimOrphans(own = false): Promise<void> {
     for (;;) {
       if (this.stopped) return;
-      const claimed = (await this.deps.leases.claimOrphans(CLAIM_BATCH)).filter((claim) => this.deps.workflow(claim.record.workflowName));
-      for (const claim of claimed) await this.adopt(claim);
+      const claimed = await this.deps.leases.claimOrphans(CLAIM_BATCH, this.deps.workflowNames(), own);
+      for (const claim of claimed) await this.adopt(claim, own);
       if (claimed.length < CLAIM_BATCH) return;
     }
   }
 
-  private async adopt(claim: ClaimedRun): Promise<void> {
+  private async adopt(claim: ClaimedRun, atStart: boolean): Promise<void> {
     const { resumer, leases, logger } = this.deps;
     const { record, lease } = claim;
     const workflow = this.deps.workflow(record.workflowName)!;
@@ -107,7 +110,8 @@ export class Replicas {
       run_id: record.runId,
     });
     // Its replica crashed while it executed: that counts against the run, as a crash of a single server does.
-    await resumer.ensureActive(record, claim.crashed && checkpoint?.idle !== true, lease);
+    const crashed = claim.crashed || (atStart && claim.own && this.deps.afterCrash);
+    await resumer.ensureActive(record, crashed && checkpoint?.idle !== true, lease);
   }
 
   private async drainNow(handlerId: string): Promise<void> {

@@ -88,6 +88,7 @@ export class Runtime {
           leases,
           resumer: this.resumer,
           idleEnabled: this.idle.enabled,
+          afterCrash: options.afterCrash === true,
           workflow: (name) => this.workflow(name),
           workflowNames: () => this.workflowNames(),
         })

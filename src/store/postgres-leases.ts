@@ -124,21 +124,22 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       if (joined) await query("DELETE FROM llamactl.replicas WHERE replica_id = $1", [me]).catch(() => {});
     },
 
-    async claimOrphans(limit: number): Promise<ClaimedRun[]> {
-      const rows = await query<HandlerRow & { lease_token: string; crashed: boolean }>(
+    async claimOrphans(limit: number, workflowNames: readonly string[], own = false): Promise<ClaimedRun[]> {
+      const rows = await query<HandlerRow & { lease_token: string; crashed: boolean; own: boolean }>(
         `WITH orphans AS (
-           SELECT h.handler_id, o.replica_id IS NOT NULL AS crashed FROM llamactl.handlers h
+           SELECT h.handler_id, h.owner IS NOT DISTINCT FROM $1 AS own, o.replica_id IS NOT NULL AND h.owner <> $1 AS crashed FROM llamactl.handlers h
            LEFT JOIN llamactl.replicas o ON o.replica_id = h.owner
-           WHERE h.status = 'running' AND NOT h.parked AND (h.owner IS NULL OR o.replica_id IS NULL OR o.expires_at < now())
+           WHERE h.status = 'running' AND NOT h.parked AND h.workflow_name = ANY ($3)
+             AND (h.owner IS NULL OR o.replica_id IS NULL OR o.expires_at < now() OR ($4 AND h.owner = $1))
            ORDER BY h.started_at, h.insertion LIMIT $2
            FOR UPDATE OF h SKIP LOCKED
          )
          UPDATE llamactl.handlers h SET owner = $1, lease_token = gen_random_uuid()::text
          FROM orphans WHERE h.handler_id = orphans.handler_id
-         RETURNING ${HANDLER_COLUMNS}, h.lease_token, orphans.crashed`,
-        [me, limit],
+         RETURNING ${HANDLER_COLUMNS}, h.lease_token, orphans.crashed, orphans.own`,
+        [me, limit, workflowNames, own],
       );
-      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token, crashed: row.crashed }));
+      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token, crashed: row.crashed, own: row.own }));
     },
 
     async claim(handlerId: string) {

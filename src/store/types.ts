@@ -125,8 +125,10 @@ export interface WorkflowStore {
 export interface ClaimedRun {
   record: HandlerRecord;
   lease: string;
-  /** Its replica's heartbeat expired (it died) rather than the replica leaving on purpose. */
+  /** Another replica's heartbeat expired (it died) rather than that replica leaving on purpose. */
   crashed: boolean;
+  /** It was still marked this replica's (claimOrphans with `own`). */
+  own: boolean;
 }
 
 /** A message for the replica driving a run: an event to deliver, or a cancel. */
@@ -162,8 +164,11 @@ export interface RunLeases {
   join(): Promise<void>;
   /** Stop heartbeating and remove this replica: the others take its runs over at once. */
   leave(): Promise<void>;
-  /** Take over up to `limit` running, unparked runs whose replica is dead (or that have none). */
-  claimOrphans(limit: number): Promise<ClaimedRun[]>;
+  /**
+   * Take over up to `limit` running, unparked runs of the given workflows whose replica is dead (or that
+   * have none); with `own`, also those still marked this replica's (a previous process of it died).
+   */
+  claimOrphans(limit: number, workflowNames: readonly string[], own?: boolean): Promise<ClaimedRun[]>;
   /** Take a running run that is parked, has no live replica, or is this replica's: its new lease; else who drives it (null: not running). */
   claim(handlerId: string): Promise<{ lease: string } | { owner: string } | null>;
   /** Park a run released from memory; false when the lease was lost or its inbox has messages (deliver those first). */

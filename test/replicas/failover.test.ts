@@ -77,7 +77,7 @@ describe("failover: a replica that dies or stalls loses its runs to the others",
     // Followed live from B (a finished log is read whole only once the run ended).
     const watch = openSse(`${b.base}/events/${id}?after_sequence=-1`);
     await waitFor(() => ticksOf(watch.frames).length >= 1, "A to tick");
-    // The supervisor and its worker (the worker has a process group of its own).
+    // The supervisor and its worker (the whole process: a machine that stalls).
     const paused = [a.child.pid!, pidA];
     for (const pid of paused) process.kill(pid, "SIGSTOP");
     try {
@@ -137,5 +137,27 @@ describe("failover: a replica that dies or stalls loses its runs to the others",
       expect(log.filter((f) => f.event.type === "StopEvent")).toHaveLength(1);
       expect(ticksOf(log).map((t) => t.i)).toEqual([0, 1, 2]);
     }
+  });
+
+  it("a restarted worker of the same serve takes its predecessor's runs over at once, without waiting for the lease", async () => {
+    // A lease far longer than the test's patience: only the replica's stable id lets the new worker in.
+    const [a] = await replicas.start(1, ["--lease-ttl", "600"]);
+    const id = await startRun(a, "ticker", { count: 60, interval_ms: 50 });
+    const watch = openSse(`${a.base}/events/${id}?after_sequence=-1`);
+    await waitFor(() => ticksOf(watch.frames).length >= 2, "the first worker to tick");
+    const first = workerPid(a);
+    process.kill(first, "SIGKILL");
+    await waitFor(() => {
+      try {
+        return workerPid(a) !== first;
+      } catch {
+        return false; // between workers
+      }
+    }, "the supervisor to start another worker");
+    const done = await waitForStatus(a.base, id, "completed", 30_000);
+    expect(done.result.value.result.pid).not.toBe(first);
+    const log = await readLog(a.base, id);
+    expectGapFree(log);
+    expect(ticksOf(log).map((t) => t.i)).toEqual([...Array(60).keys()]);
   });
 });

@@ -23,6 +23,9 @@ async function replica(options: Parameters<typeof openPostgresStore>[1] = {}): P
   return store;
 }
 
+/** The workflows the replicas serve (the fixtures' handlers run "answer-question"). */
+const WORKFLOWS = ["answer-question"];
+
 /** The StoreError a promise rejects with. */
 async function refusal(promise: Promise<unknown>): Promise<StoreError> {
   const error = await promise.then(
@@ -80,8 +83,8 @@ describe("postgres store shared by replicas", () => {
     expect((await refusal(b.write({ handlerId: "h", runId: "r2", handler: handler("h", { runId: "r2" }), events: [envelope("Start")], lease: "token-b" }))).code).toBe("HANDLER_RUNNING");
     // A's heartbeat expires (as if paused): B claims the run with a new token.
     await db.query("UPDATE llamactl.replicas SET expires_at = now() - interval '1 second' WHERE replica_id = $1", [a.leases.replicaId]);
-    const [claimed] = await b.leases.claimOrphans(10);
-    expect(claimed).toMatchObject({ record: { handlerId: "h", status: "running" }, crashed: true });
+    const [claimed] = await b.leases.claimOrphans(10, WORKFLOWS);
+    expect(claimed).toMatchObject({ record: { handlerId: "h", status: "running" }, crashed: true, own: false });
     expect((await b.write({ handlerId: "h", runId: "r1", events: [envelope("B1")], lease: claimed.lease })).map((e) => e.sequence)).toEqual([2]);
     // A wakes: its writes are refused, checkpoint included, and nothing of them is stored.
     const lost = await refusal(a.write({ handlerId: "h", runId: "r1", events: [envelope("A2")], checkpoint: { n: 99 }, lease: "token-a" }));
@@ -104,22 +107,26 @@ describe("postgres store shared by replicas", () => {
     const c = await replica();
     await b.leases.join();
     await c.leases.join();
-    expect(await b.leases.claimOrphans(10)).toEqual([]);
+    expect(await b.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
     expect(await b.leases.claim("h0")).toEqual({ owner: dead.leases.replicaId });
+    // A live replica's own runs are claimed only when it asks for them (its previous worker's, at start).
+    expect((await dead.leases.claimOrphans(1, WORKFLOWS, true)).map((c) => [c.record.handlerId, c.own, c.crashed])).toEqual([["h0", true, false]]);
     // It leaves on purpose: its runs are orphans, not crashes.
     await dead.leases.leave();
-    const [first, second] = await Promise.all([b.leases.claimOrphans(3), c.leases.claimOrphans(10)]);
+    // Runs of a workflow a replica does not serve are not its to take.
+    expect(await b.leases.claimOrphans(10, ["another-workflow"])).toEqual([]);
+    const [first, second] = await Promise.all([b.leases.claimOrphans(3, WORKFLOWS), c.leases.claimOrphans(10, WORKFLOWS)]);
     const ids = [...first, ...second].map((claim) => claim.record.handlerId).sort();
     expect(ids).toEqual(["h0", "h1", "h2", "h3", "h4", "h5"]);
     expect([...first, ...second].every((claim) => claim.crashed === false)).toBe(true);
-    expect(await b.leases.claimOrphans(10)).toEqual([]);
+    expect(await b.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
     // Parked: no orphan, claimed by whoever asks, then driven by it.
     const mine = [...first, ...second].find((claim) => claim.record.handlerId === "h0")!;
     const holder = first.includes(mine) ? b : c;
     const other = holder === b ? c : b;
     expect(await holder.leases.park("h0", "not-the-token")).toBe(false);
     expect(await holder.leases.park("h0", mine.lease)).toBe(true);
-    expect(await other.leases.claimOrphans(10)).toEqual([]);
+    expect(await other.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
     const taken = await other.leases.claim("h0");
     expect(taken).toEqual({ lease: expect.any(String) });
     expect(await holder.leases.claim("h0")).toEqual({ owner: other.leases.replicaId });
