@@ -79,6 +79,18 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await runCommand(workflow, args, flags);
     });
 
+  program
+    .command("store")
+    .description("manage the store of runs")
+    .command("migrate")
+    .description("copy every handler (events, checkpoint, status) from one store into an empty one, e.g. SQLite to PostgreSQL; stop serving both first")
+    .requiredOption("--from <store>", "the store to copy: a SQLite file, local (.llamactl/workflows.db here), postgres (DATABASE_URL) or a postgres:// URL")
+    .requiredOption("--to <store>", "the empty store to copy into, in the same forms (a SQLite file is created)")
+    .action(async (flags: { from: string; to: string }) => {
+      const { storeMigrateCommand } = await import("./commands/store-migrate.ts");
+      exitCode = await storeMigrateCommand(flags);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (error) {

@@ -8,3 +8,4 @@ export { openSqliteStore, type SqliteStoreOptions, type SqliteStoreStats, type S
 
 export { openPostgresStore, DEFAULT_LEASE_TTL_MS, type PostgresStoreOptions, type PostgresWorkflowStore } from "./postgres-store.ts";
 export { describePostgresUrl } from "./postgres-errors.ts";
+export { copyStore, listRunsByHandler, surveyStore, type CopyStoreOptions, type CopySummary, type StoreAddress, type StoreSurvey } from "./copy-store.ts";
