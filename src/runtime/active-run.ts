@@ -19,13 +19,20 @@ export interface ActiveRun {
   releasable: boolean;
   /** Its lease when replicas share the store (every write of the run carries it), else undefined. */
   lease: string | undefined;
+  /** Settles when this process stops driving the run because another replica took it (or may take it) over. */
+  relinquished: Promise<"relinquished">;
+  markRelinquished(): void;
   /** Commits the store refused, and the last refusal (a send spanning one was not recorded). */
   commitFailures: number;
   lastCommitError: unknown;
 }
 
 export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean, lease: string | undefined): ActiveRun {
+  let markRelinquished!: () => void;
+  const relinquished = new Promise<"relinquished">((resolve) => (markRelinquished = () => resolve("relinquished")));
   return {
+    relinquished,
+    markRelinquished,
     handlerId: record.handlerId,
     runId: record.runId!,
     workflowName: record.workflowName,

@@ -21,6 +21,12 @@ export interface ReplicasDeps {
   workflowNames(): string[];
 }
 
+/** What an inbox message of kind "event" holds. */
+interface InboxEvent {
+  event: { type: string; data: Record<string, unknown> };
+  step: string | null;
+}
+
 /** Runs taken over per round trip; a dead replica's runs are split among the survivors this many at a time. */
 const CLAIM_BATCH = 50;
 
@@ -41,10 +47,14 @@ export class Replicas {
   /** Join the replicas and take over what nobody drives (the previous process's runs, if it was alone). */
   async start(): Promise<void> {
     const { leases } = this.deps;
-    leases.onNotice((notice) => void this.onNotice(notice).catch((error) => this.deps.logger.error(`Could not handle a notice from another replica: ${errorMessage(error)}`)));
+    leases.onNotice((notice) => {
+      if (this.stopped) return;
+      void this.onNotice(notice).catch((error) => this.deps.logger.error(`Could not handle a notice from another replica: ${errorMessage(error)}`));
+    });
     await leases.join();
     // Runs still marked ours were this serve's previous worker's (it crashed or was reloaded).
-    await this.claimOrphans(true);
+    await this.resumeOwned(this.deps.afterCrash);
+    await this.claimOrphans();
     this.timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(leases.ttlMs / 3)));
     this.timer.unref();
   }
@@ -58,6 +68,7 @@ export class Replicas {
 
   /** Deliver the inbox of a run driven here, in order; one drain per run at a time. */
   drain(handlerId: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     const previous = this.draining.get(handlerId) ?? Promise.resolve();
     const next = previous
       .then(() => this.drainNow(handlerId))
@@ -84,34 +95,57 @@ export class Replicas {
       const run = runs.get(handlerId);
       if (run && run.lease === held.get(handlerId)) relinquish({ runs, logger }, run, "another replica took its lease over (this one was paused or cut off longer than the lease lasts).");
     }
+    // Marked ours but not driven here (a resume that failed, a commit that could not reach the database).
+    await this.resumeOwned(false);
     await this.claimOrphans();
     for (const handlerId of await leases.withInbox()) void this.drain(handlerId);
   }
 
+  /** Resume the running runs the store says this replica drives but that are not in memory here. */
+  private async resumeOwned(afterCrash: boolean): Promise<void> {
+    const { leases, runs, store, workflow } = this.deps;
+    for (const handlerId of await leases.owned()) {
+      if (this.stopped) return;
+      if (runs.has(handlerId)) continue;
+      const rec = await store.getHandler(handlerId);
+      if (!rec || rec.status !== "running" || !workflow(rec.workflowName) || runs.has(handlerId)) continue;
+      const claim = await leases.claim(handlerId);
+      if (claim === null || "owner" in claim) continue;
+      await this.adopt({ record: rec, lease: claim.lease, crashed: afterCrash });
+    }
+  }
+
   /** Take over, batch by batch, the runs of configured workflows that no live replica drives. */
-  private async claimOrphans(own = false): Promise<void> {
+  private async claimOrphans(): Promise<void> {
     for (;;) {
       if (this.stopped) return;
-      const claimed = await this.deps.leases.claimOrphans(CLAIM_BATCH, this.deps.workflowNames(), own);
-      for (const claim of claimed) await this.adopt(claim, own);
+      const claimed = await this.deps.leases.claimOrphans(CLAIM_BATCH, this.deps.workflowNames());
+      for (const claim of claimed) await this.adopt(claim);
       if (claimed.length < CLAIM_BATCH) return;
     }
   }
 
-  private async adopt(claim: ClaimedRun, atStart: boolean): Promise<void> {
+  /** Resume a run claimed here (or park it again if it only waits); give the claim back if that fails. */
+  private async adopt(claim: ClaimedRun): Promise<void> {
     const { resumer, leases, logger } = this.deps;
     const { record, lease } = claim;
-    const workflow = this.deps.workflow(record.workflowName)!;
-    const checkpoint = await resumer.checkpointAtStart(record, workflow);
-    // Waiting for an answer: park it again; whoever receives the answer takes it.
-    if (checkpoint && this.deps.idleEnabled && isReleasable(workflow, checkpoint) && (await leases.park(record.handlerId, lease))) return;
-    logger.info(`Took over run ${record.runId} of handler ${record.handlerId} (workflow "${record.workflowName}") from a replica that stopped.`, {
-      handler_id: record.handlerId,
-      run_id: record.runId,
-    });
-    // Its replica crashed while it executed: that counts against the run, as a crash of a single server does.
-    const crashed = claim.crashed || (atStart && claim.own && this.deps.afterCrash);
-    await resumer.ensureActive(record, crashed && checkpoint?.idle !== true, lease);
+    try {
+      const workflow = this.deps.workflow(record.workflowName)!;
+      const checkpoint = await resumer.checkpointAtStart(record, workflow);
+      // Waiting for an answer: park it again; whoever receives the answer takes it.
+      if (checkpoint && this.deps.idleEnabled && isReleasable(workflow, checkpoint) && (await leases.park(record.handlerId, lease))) return;
+      logger.info(`Took over run ${record.runId} of handler ${record.handlerId} (workflow "${record.workflowName}").`, {
+        handler_id: record.handlerId,
+        run_id: record.runId,
+      });
+      // Its replica crashed while it executed: that counts against the run, as a crash of a single server does.
+      await resumer.ensureActive(record, claim.crashed && checkpoint?.idle !== true, lease);
+    } catch (error) {
+      logger.warn(`Could not resume run ${record.runId} of handler ${record.handlerId} here (another replica will): ${errorMessage(error)}`, {
+        handler_id: record.handlerId,
+      });
+      if (!this.deps.runs.has(record.handlerId)) await leases.release(record.handlerId, lease).catch(() => {});
+    }
   }
 
   private async drainNow(handlerId: string): Promise<void> {
@@ -123,14 +157,21 @@ export class Replicas {
     // Taken over by another replica meanwhile: it delivers them.
     if (isRemote(run)) return;
     for (const message of messages) {
+      if (this.stopped) return;
       try {
         if (!run?.handler || run.handler.status !== "running") {
           logger.warn(`Dropped a ${message.kind} sent through another replica to handler ${handlerId}: the run has ended.`, { handler_id: handlerId });
-        } else if (message.kind === "cancel") {
-          await run.handler.cancel();
         } else {
-          const { event, step } = JSON.parse(message.payload) as { event: { type: string; data: Record<string, unknown> }; step: string | null };
-          await run.handler.sendEvent(eventFromJSON(run.workflow.analyse(), event), { step: step ?? undefined });
+          const failures = run.commitFailures;
+          let delivered: Promise<void>;
+          if (message.kind === "cancel") delivered = run.handler.cancel();
+          else {
+            const { event, step } = JSON.parse(message.payload) as InboxEvent;
+            delivered = run.handler.sendEvent(eventFromJSON(run.workflow.analyse(), event), { step: step ?? undefined });
+          }
+          // Lost to another replica before it was stored: that replica delivers it (the message stays).
+          if ((await Promise.race([delivered.then(() => "done" as const), run.relinquished])) === "relinquished") return;
+          if (run.commitFailures !== failures) throw run.lastCommitError;
         }
       } catch (error) {
         logger.error(`Could not deliver a ${message.kind} sent through another replica to handler ${handlerId}: ${errorMessage(error)}`, { handler_id: handlerId });

@@ -37,10 +37,12 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     const handler = recordAfter(runs, run, batch, events, idle);
     let stored: StoredEvent[];
     try {
-      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint, lease: run.lease });
+      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint, lease: run.lease, startsRun: !run.persisted });
     } catch (error) {
-      if (isLeaseRefusal(error)) {
-        // Another replica drives the run now (or started another run of the handler): stop here, write nothing.
+      if (isLeaseRefusal(error) || (run.persisted && run.lease !== undefined && isUnreachable(error))) {
+        // Another replica drives the run now (or started another run of the handler), or the shared
+        // database is out of reach and may give it to another: stop here, write nothing. Once back, the
+        // replica that holds the run resumes it from its last checkpoint.
         relinquish(deps, run, error.message);
         run.created?.reject(error);
         throw error;
@@ -86,6 +88,10 @@ export function isLeaseRefusal(error: unknown): error is StoreError {
   return error instanceof StoreError && (error.code === "LEASE_LOST" || error.code === "HANDLER_RUNNING");
 }
 
+function isUnreachable(error: unknown): error is StoreError {
+  return error instanceof StoreError && error.code === "STORE_UNREACHABLE";
+}
+
 /**
  * Stop driving a run here without writing anything: another replica took it over. Callers waiting for
  * its end keep waiting (the other replica's ending reaches them as a notice).
@@ -94,6 +100,8 @@ export function relinquish(deps: Pick<CommitDeps, "runs" | "logger">, run: Activ
   if (!deps.runs.isCurrent(run)) return;
   run.handler?.detach();
   deps.runs.forget(run);
+  // Sends and cancels awaiting this run's commits would wait forever: they go elsewhere now.
+  run.markRelinquished();
   if (run.persisted) deps.logger.warn(`Stopped driving run ${run.runId} of handler ${run.handlerId} here: ${reason}`, { handler_id: run.handlerId, run_id: run.runId, code: "LEASE_LOST" });
 }
 
@@ -142,7 +150,7 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
     });
     final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(run.workflow.name, failed)];
   }
-  const numbered = await deps.unpersisted.add(record, final);
+  const numbered = await deps.unpersisted.add(record, final, run.lease);
   deps.runs.forget(run);
   deps.runs.ended(run.handlerId, record);
   deps.bus.emit(run.runId, numbered);

@@ -260,21 +260,30 @@ export class Runtime {
 
   /** Deliver an event to a running handler (rebuilding it first if it was released). Resolves once it is stored. */
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
-    let run = await this.resumer.ensureActive(rec, false);
-    for (let attempt = 1; isRemote(run); attempt++) {
-      // Driven by another replica: its inbox takes the event durably, then that replica delivers it.
-      const outcome = await this.store.leases!.post(rec.handlerId, "event", JSON.stringify({ event: event.toJSON(), step }));
-      if (outcome === "posted") return;
-      if (outcome === "not_running" || attempt === 3) throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
-      // Nobody drives it any more (parked meanwhile, or its replica died): take it here.
-      run = await this.resumer.ensureActive(rec, false);
+    for (let attempt = 1; ; attempt++) {
+      const run = await this.resumer.ensureActive(rec, false);
+      if (isRemote(run)) {
+        // Driven by another replica: its inbox takes the event durably, then that replica delivers it.
+        const outcome = await this.store.leases!.post(rec.handlerId, "event", JSON.stringify({ event: event.toJSON(), step }));
+        if (outcome === "posted") return;
+        if (outcome === "not_running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
+        // Nobody drives it any more (parked meanwhile, or its replica died): take it here.
+        if (attempt < MAX_HANDOVERS) continue;
+        throw new RuntimeError({ code: "SEND_EVENT_FAILED", hint: "The run changed hands between replicas too often; send the event again." });
+      }
+      // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
+      if (!run?.handler || run.handler.status !== "running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
+      const failures = run.commitFailures;
+      const outcome = await Promise.race([run.handler.sendEvent(event, { step: step ?? undefined }).then(() => "sent" as const), run.relinquished]);
+      if (outcome === "relinquished") {
+        // Another replica took the run over before the event was stored: send it there.
+        if (attempt < MAX_HANDOVERS) continue;
+        throw new RuntimeError({ code: "SEND_EVENT_FAILED", hint: "The run changed hands between replicas too often; send the event again." });
+      }
+      // The engine resolves a send after its commit even when the store refused it: the event is not recorded.
+      if (run.commitFailures !== failures) throw new RuntimeError({ code: "SEND_EVENT_FAILED", cause: run.lastCommitError });
+      return;
     }
-    // Ended in memory (its terminal record may still be on its way to the store): nothing would receive it.
-    if (!run?.handler || run.handler.status !== "running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
-    const failures = run.commitFailures;
-    await run.handler.sendEvent(event, { step: step ?? undefined });
-    // The engine resolves a send after its commit even when the store refused it: the event is not recorded.
-    if (run.commitFailures !== failures) throw new RuntimeError({ code: "SEND_EVENT_FAILED", cause: run.lastCommitError });
   }
 
   /** Cancel a running handler; with `purge`, delete it (terminal ones too) with its events and checkpoint. */
@@ -282,33 +291,7 @@ export class Runtime {
     const rec = await this.getHandler(handlerId);
     if (!rec) throw new RuntimeError({ code: "HANDLER_NOT_FOUND" });
     const cancellable = rec.status === "running" && rec.runId !== null;
-    if (cancellable) {
-      let run = this.workflow(rec.workflowName) ? await this.resumer.ensureActive(rec, false) : null;
-      let cancelledElsewhere = false;
-      for (let attempt = 1; isRemote(run) && attempt <= 3; attempt++) {
-        // Driven by another replica: post the cancel to it and wait for the run to end.
-        const ended = this.runs.awaitEnd(handlerId);
-        const outcome = await this.store.leases!.post(handlerId, "cancel", "{}");
-        if (outcome === "claimable") {
-          run = await this.resumer.ensureActive(rec, false);
-          continue;
-        }
-        const now = await this.store.getHandler(handlerId);
-        if (outcome === "posted" && now?.status === "running") await ended;
-        else this.runs.ended(handlerId, now);
-        cancelledElsewhere = true;
-        break;
-      }
-      if (cancelledElsewhere) {
-        // the replica driving it ended it (or it had ended already)
-      } else if (isRemote(run)) {
-        throw new RuntimeError({ code: "HANDLER_NOT_RUNNING" });
-      } else if (run?.handler) {
-        await run.handler.cancel();
-      } else if ((await this.getHandler(handlerId))?.status === "running") {
-        await this.resumer.finishWithoutEngine(rec, "cancelled", null, { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] });
-      }
-    }
+    if (cancellable) await this.cancelRunning(rec);
     if (!purge) {
       // Finished, without a run, or ended otherwise before the cancel took effect (completed meanwhile,
       // or failed because it could not be resumed): not a cancellation.
@@ -319,6 +302,42 @@ export class Runtime {
     if (rec.runId) this.bus.close(rec.runId);
     this.runs.ended(handlerId, null);
     return "deleted";
+  }
+
+  /** End a running handler cancelled, wherever it is driven; resolves once it ended (cancelled or otherwise). */
+  private async cancelRunning(rec: HandlerRecord): Promise<void> {
+    const { handlerId } = rec;
+    const leases = this.store.leases;
+    for (let attempt = 1; attempt <= MAX_HANDOVERS; attempt++) {
+      let run: Awaited<ReturnType<Resumer["ensureActive"]>> | null = null;
+      let lease: string | undefined;
+      if (this.workflow(rec.workflowName)) run = await this.resumer.ensureActive(rec, false);
+      else if (leases) {
+        // Not served here: another replica may drive it; else take it, to end it fenced.
+        const claim = await leases.claim(handlerId);
+        if (claim === null) return;
+        if ("owner" in claim) run = { remote: claim.owner };
+        else lease = claim.lease;
+      }
+      if (isRemote(run)) {
+        // Driven by another replica: post the cancel to it and wait for the run to end.
+        const ended = this.runs.awaitEnd(handlerId);
+        const outcome = await leases!.post(handlerId, "cancel", "{}");
+        if (outcome === "claimable") continue;
+        const now = await this.store.getHandler(handlerId);
+        if (outcome === "posted" && now?.status === "running") await ended;
+        else this.runs.ended(handlerId, now);
+        return;
+      }
+      if (run?.handler) {
+        if ((await Promise.race([run.handler.cancel().then(() => "done" as const), run.relinquished])) === "relinquished") continue;
+        return;
+      }
+      if ((await this.getHandler(handlerId))?.status === "running") {
+        await this.resumer.finishWithoutEngine(rec, "cancelled", null, CANCELLED_ENVELOPE, lease);
+      }
+      return;
+    }
   }
 
   /** Stored and live events of a run after `after`, in batches; ends after the stop-type event or when `signal` aborts. */
@@ -341,6 +360,11 @@ export class Runtime {
   }
 
 }
+
+/** Times an event or a cancel follows a run that changes hands between replicas before giving up. */
+const MAX_HANDOVERS = 5;
+
+const CANCELLED_ENVELOPE = { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] };
 
 function alreadyRunning(handlerId: string): RuntimeError {
   return new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${handlerId}' is already running` });

@@ -1,9 +1,11 @@
 import { errorMessage } from "../workflows/index.ts";
-import type { EventEnvelope, HandlerRecord, StoredEvent, WorkflowStore } from "../store/types.ts";
+import { StoreError, type EventEnvelope, type HandlerRecord, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import type { RuntimeLogger } from "./logger.ts";
 
 interface PendingEnding {
   record: HandlerRecord;
+  /** The run's lease (replicas): a retry must not overwrite a run another replica took over. */
+  lease: string | undefined;
   events: EventEnvelope[];
   /** The same events with the sequences the store will give them. */
   numbered: StoredEvent[];
@@ -33,7 +35,7 @@ export class UnpersistedEndings {
    * Keep `record` (terminal) and its final events for a retry; resolves with them as the store will
    * number them once it takes them, so followers can be told now.
    */
-  async add(record: HandlerRecord, events: EventEnvelope[]): Promise<StoredEvent[]> {
+  async add(record: HandlerRecord, events: EventEnvelope[], lease?: string): Promise<StoredEvent[]> {
     let last = -1;
     try {
       if (record.runId !== null) last = await this.store.lastSequence(record.runId);
@@ -41,7 +43,7 @@ export class UnpersistedEndings {
       // a store that cannot even be read: number them from the end of what followers were sent
     }
     const numbered = events.map((envelope, index) => ({ sequence: last + 1 + index, envelope }));
-    this.pending.set(record.handlerId, { record, events, numbered });
+    this.pending.set(record.handlerId, { record, lease, events, numbered });
     this.schedule();
     return numbered;
   }
@@ -77,12 +79,18 @@ export class UnpersistedEndings {
   }
 
   private async retry(): Promise<void> {
-    for (const [handlerId, { record, events }] of [...this.pending]) {
+    for (const [handlerId, { record, events, lease }] of [...this.pending]) {
       try {
-        await this.store.write({ handlerId, runId: record.runId ?? "", handler: record, events: record.runId === null ? [] : events });
+        await this.store.write({ handlerId, runId: record.runId ?? "", handler: record, events: record.runId === null ? [] : events, lease });
         this.pending.delete(handlerId);
         this.logger.info(`Stored the ending of handler ${handlerId} (${record.status}) after the store recovered.`, { handler_id: handlerId });
       } catch (error) {
+        if (error instanceof StoreError && error.code === "LEASE_LOST") {
+          // Another replica took the run over meanwhile and drives it: this ending is not the run's any more.
+          this.pending.delete(handlerId);
+          this.logger.warn(`Dropped the unstored ending of handler ${handlerId}: another replica resumed the run.`, { handler_id: handlerId });
+          continue;
+        }
         this.delay = Math.min(this.delay * 2, MAX_RETRY_MS);
         this.logger.debug(`The store still refuses the ending of handler ${handlerId}: ${errorMessage(error)}`, { handler_id: handlerId });
         break;

@@ -21,6 +21,10 @@ export function classifyPostgresError(error: unknown, where: string): StoreError
       "Start PostgreSQL or fix the address in DATABASE_URL / --persistence postgres://…; llamactl retries once it is back.",
     );
   }
+  // ALLOW_CONNECTIONS false (a database being maintained) has no SQLSTATE of its own.
+  if (code === "55000" && /not currently accepting connections/.test(detail)) {
+    return unreachable(`The database of ${where} is not accepting connections (${detail}).`, "Someone disallowed connections to it (ALTER DATABASE … ALLOW_CONNECTIONS); llamactl retries once it accepts them again.");
+  }
   switch (code) {
     case "28P01":
     case "28000":

@@ -28,6 +28,7 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
   const listeners: ((notice: StoreNotice) => void)[] = [];
   let timer: NodeJS.Timeout | null = null;
   let listener: pg.Client | null = null;
+  let connected = false;
   let joined = false;
   let left = false;
   let reconnectDelay = 250;
@@ -40,16 +41,34 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
     }
   };
 
+  /** Drop the notice connection and open another (after an error, or when it stopped answering). */
+  let reconnect: (() => void) | null = null;
+
+  /**
+   * Renew this replica's heartbeat on the notice connection (its own: a busy pool must not delay it),
+   * which also proves that connection alive (a half-open one raises no error by itself); through the
+   * pool while it is being re-opened.
+   */
   async function beat(): Promise<void> {
+    const client = connected ? listener : null;
+    const sql = `INSERT INTO llamactl.replicas (replica_id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
+                 ON CONFLICT (replica_id) DO UPDATE SET expires_at = excluded.expires_at`;
+    const values = [me, os.hostname(), process.pid, ttlMs];
     try {
-      await query(
-        `INSERT INTO llamactl.replicas (replica_id, host, pid, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
-         ON CONFLICT (replica_id) DO UPDATE SET expires_at = excluded.expires_at`,
-        [me, os.hostname(), process.pid, ttlMs],
-      );
+      if (client) {
+        try {
+          await withTimeout(client.query(sql, values), ttlMs);
+        } catch (error) {
+          reconnect?.();
+          throw error;
+        }
+      } else {
+        await query(sql, values);
+      }
       options.onHealth(null);
     } catch (error) {
-      options.onHealth(error instanceof StoreError ? error : new StoreError({ message: `The heartbeat of this replica failed: ${String(error)}`, cause: error }));
+      const mapped = options.classify(error);
+      options.onHealth(mapped instanceof StoreError ? mapped : new StoreError({ message: `The heartbeat of this replica failed: ${String(error)}`, cause: error }));
     }
   }
 
@@ -59,10 +78,12 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
 
   async function listen(): Promise<void> {
     if (left) return;
-    const client = new pg.Client({ connectionString: options.url, application_name: "llamactl-notices" });
+    const client = new pg.Client({ connectionString: options.url, application_name: "llamactl-notices", keepAlive: true });
     const retry = () => {
       if (listener !== client) return;
       listener = null;
+      connected = false;
+      reconnect = null;
       client.end().catch(() => {});
       if (left) return;
       const delay = reconnectDelay;
@@ -70,11 +91,12 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       setTimeout(() => void listen().then(() => emit({ kind: "resync" }), () => {}), delay).unref();
     };
     listener = client;
+    reconnect = retry;
     client.on("error", retry);
     client.on("end", retry);
     client.on("notification", (message) => {
       if (!message.payload) return;
-      let notice: { k: string; by: string; h: string; r?: string; s?: number; t?: boolean; runs?: string[]; to?: string };
+      let notice: { k: string; by: string; h: string; r?: string | null; s?: number; t?: boolean; to?: string };
       try {
         notice = JSON.parse(message.payload);
       } catch {
@@ -85,14 +107,15 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       } else if (notice.by === me) {
         // this replica's own change: told in-process already
       } else if (notice.k === "a") {
-        emit({ kind: "appended", handlerId: notice.h, runId: notice.r!, lastSequence: notice.s ?? -1, terminal: notice.t === true });
+        emit({ kind: "appended", handlerId: notice.h, runId: notice.r ?? "", lastSequence: notice.s ?? -1, terminal: notice.t === true });
       } else if (notice.k === "d") {
-        emit({ kind: "deleted", handlerId: notice.h, runIds: notice.runs ?? [] });
+        emit({ kind: "deleted", handlerId: notice.h, runIds: notice.r ? [notice.r] : [] });
       }
     });
     try {
       await client.connect();
       await client.query("LISTEN llamactl");
+      if (listener === client) connected = true;
       reconnectDelay = 250;
     } catch (error) {
       retry();
@@ -109,6 +132,12 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       joined = true;
       await beat();
       await listen();
+      // Rows of replicas long dead that no run points at any more.
+      await query(
+        `DELETE FROM llamactl.replicas r WHERE r.expires_at < now() - interval '1 hour'
+           AND NOT EXISTS (SELECT 1 FROM llamactl.handlers h WHERE h.owner = r.replica_id)`,
+        [],
+      ).catch(() => {});
       timer = setInterval(() => void beat(), Math.max(100, Math.floor(ttlMs / 3)));
       timer.unref();
     },
@@ -120,26 +149,43 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       timer = null;
       const client = listener;
       listener = null;
+      connected = false;
       await client?.end().catch(() => {});
       if (joined) await query("DELETE FROM llamactl.replicas WHERE replica_id = $1", [me]).catch(() => {});
     },
 
-    async claimOrphans(limit: number, workflowNames: readonly string[], own = false): Promise<ClaimedRun[]> {
-      const rows = await query<HandlerRow & { lease_token: string; crashed: boolean; own: boolean }>(
+    async claimOrphans(limit: number, workflowNames: readonly string[]): Promise<ClaimedRun[]> {
+      // The outer WHERE checks liveness again: a row another replica claimed while this statement waited
+      // for its lock is re-read without its (now live) replica by the CTE's join.
+      const rows = await query<HandlerRow & { lease_token: string; crashed: boolean }>(
         `WITH orphans AS (
-           SELECT h.handler_id, h.owner IS NOT DISTINCT FROM $1 AS own, o.replica_id IS NOT NULL AND h.owner <> $1 AS crashed FROM llamactl.handlers h
+           SELECT h.handler_id, o.replica_id IS NOT NULL AS crashed FROM llamactl.handlers h
            LEFT JOIN llamactl.replicas o ON o.replica_id = h.owner
            WHERE h.status = 'running' AND NOT h.parked AND h.workflow_name = ANY ($3)
-             AND (h.owner IS NULL OR o.replica_id IS NULL OR o.expires_at < now() OR ($4 AND h.owner = $1))
+             AND (h.owner IS NULL OR o.replica_id IS NULL OR o.expires_at < now()) AND h.owner IS DISTINCT FROM $1
            ORDER BY h.started_at, h.insertion LIMIT $2
            FOR UPDATE OF h SKIP LOCKED
          )
          UPDATE llamactl.handlers h SET owner = $1, lease_token = gen_random_uuid()::text
-         FROM orphans WHERE h.handler_id = orphans.handler_id
-         RETURNING ${HANDLER_COLUMNS}, h.lease_token, orphans.crashed, orphans.own`,
-        [me, limit, workflowNames, own],
+         FROM orphans
+         WHERE h.handler_id = orphans.handler_id AND h.status = 'running' AND NOT h.parked
+           AND (h.owner IS NULL OR NOT llamactl.alive(h.owner)) AND h.owner IS DISTINCT FROM $1
+         RETURNING ${HANDLER_COLUMNS}, h.lease_token, orphans.crashed`,
+        [me, limit, workflowNames],
       );
-      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token, crashed: row.crashed, own: row.own }));
+      return rows.map((row) => ({ record: toHandlerRecord(row), lease: row.lease_token, crashed: row.crashed }));
+    },
+
+    async owned() {
+      const rows = await query<{ handler_id: string }>(
+        "SELECT handler_id FROM llamactl.handlers WHERE owner = $1 AND status = 'running' AND NOT parked",
+        [me],
+      );
+      return rows.map((row) => row.handler_id);
+    },
+
+    async release(handlerId: string, lease: string) {
+      await query("UPDATE llamactl.handlers SET owner = NULL, lease_token = NULL WHERE handler_id = $1 AND lease_token = $2", [handlerId, lease]);
     },
 
     async claim(handlerId: string) {
@@ -156,14 +202,8 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
     },
 
     async park(handlerId: string, lease: string) {
-      const rows = await query(
-        `UPDATE llamactl.handlers SET owner = NULL, lease_token = NULL, parked = true
-         WHERE handler_id = $1 AND lease_token = $2 AND status = 'running'
-           AND NOT EXISTS (SELECT 1 FROM llamactl.inbox WHERE handler_id = $1)
-         RETURNING handler_id`,
-        [handlerId, lease],
-      );
-      return rows.length > 0;
+      const rows = await query<{ parked: boolean }>("SELECT llamactl.park($1, $2) AS parked", [handlerId, lease]);
+      return rows[0].parked;
     },
 
     async lost(held: ReadonlyMap<string, string>) {
@@ -195,7 +235,7 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
 
     async withInbox() {
       const rows = await query<{ handler_id: string }>(
-        "SELECT DISTINCT i.handler_id FROM llamactl.inbox i JOIN llamactl.handlers h USING (handler_id) WHERE h.owner = $1",
+        "SELECT DISTINCT i.handler_id FROM llamactl.inbox i JOIN llamactl.handlers h USING (handler_id) WHERE h.status = 'running' AND (h.owner = $1 OR h.parked)",
         [me],
       );
       return rows.map((row) => row.handler_id);
@@ -209,4 +249,16 @@ export function createPostgresLeases(options: PostgresLeasesOptions): RunLeases 
       listeners.push(listener);
     },
   };
+}
+
+/** `promise`, or a rejection after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]);
 }

@@ -148,9 +148,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     }
   }
 
-  function writeJson(write: SerializedWrite, lease: string | undefined): string {
+  function writeJson(write: SerializedWrite, lease: string | undefined, startsRun: boolean): string {
     const parts = [`"h":${JSON.stringify(write.handlerId)}`, `"r":${JSON.stringify(write.runId)}`];
     if (lease !== undefined) parts.push(`"l":${JSON.stringify(lease)}`);
+    if (startsRun) parts.push(`"s":true`);
     if (write.handler !== null) parts.push(`"rec":${JSON.stringify(write.handler)}`);
     if (write.envelopeJson.length > 0) parts.push(`"ev":[${write.envelopeJson.join(",")}]`);
     if (write.checkpointJson !== null) parts.push(`"cp":${write.checkpointJson}`);
@@ -169,7 +170,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       } catch (error) {
         return Promise.reject(error);
       }
-      return submit(writeJson(serialized, write.lease), (result) => {
+      return submit(writeJson(serialized, write.lease, write.startsRun === true), (result) => {
         if (result.error) throw refusal(result.error, serialized.handlerId);
         const first = result.first ?? 0;
         return serialized.envelopes.map((envelope, index) => ({ sequence: first + index, envelope }));

@@ -71,6 +71,8 @@ export interface RunWrite {
    * stores of one process.
    */
   lease?: string;
+  /** This write starts the run (its first): it takes the lease rather than checking it. */
+  startsRun?: boolean;
 }
 
 export interface WorkflowStore {
@@ -127,8 +129,6 @@ export interface ClaimedRun {
   lease: string;
   /** Another replica's heartbeat expired (it died) rather than that replica leaving on purpose. */
   crashed: boolean;
-  /** It was still marked this replica's (claimOrphans with `own`). */
-  own: boolean;
 }
 
 /** A message for the replica driving a run: an event to deliver, or a cancel. */
@@ -164,11 +164,12 @@ export interface RunLeases {
   join(): Promise<void>;
   /** Stop heartbeating and remove this replica: the others take its runs over at once. */
   leave(): Promise<void>;
-  /**
-   * Take over up to `limit` running, unparked runs of the given workflows whose replica is dead (or that
-   * have none); with `own`, also those still marked this replica's (a previous process of it died).
-   */
-  claimOrphans(limit: number, workflowNames: readonly string[], own?: boolean): Promise<ClaimedRun[]>;
+  /** Take over up to `limit` running, unparked runs of the given workflows whose replica is dead (or that have none). */
+  claimOrphans(limit: number, workflowNames: readonly string[]): Promise<ClaimedRun[]>;
+  /** Running, unparked handlers the store says this replica drives (compare with what is in memory). */
+  owned(): Promise<string[]>;
+  /** Give a claimed run back unparked (it could not be resumed here): the next claim takes it. */
+  release(handlerId: string, lease: string): Promise<void>;
   /** Take a running run that is parked, has no live replica, or is this replica's: its new lease; else who drives it (null: not running). */
   claim(handlerId: string): Promise<{ lease: string } | { owner: string } | null>;
   /** Park a run released from memory; false when the lease was lost or its inbox has messages (deliver those first). */
@@ -179,7 +180,7 @@ export interface RunLeases {
   post(handlerId: string, kind: InboxMessage["kind"], payload: string): Promise<"posted" | "claimable" | "not_running">;
   /** The inbox of a run, oldest first. */
   inbox(handlerId: string): Promise<InboxMessage[]>;
-  /** Handlers this replica drives that have inbox messages (notices can be missed). */
+  /** Handlers this replica drives, or parked ones, that have inbox messages (notices can be missed). */
   withInbox(): Promise<string[]>;
   /** Remove a delivered message. */
   acknowledge(id: number): Promise<void>;

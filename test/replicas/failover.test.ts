@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { api, type Frame, openSse, readLog, type Served, waitFor, waitForEvent, waitForStatus } from "../durability/helpers.ts";
+import { withClient } from "../support/postgres.ts";
 import { startRun, useReplicas, workerPid } from "./helpers.ts";
 
 const replicas = useReplicas();
@@ -160,4 +161,40 @@ describe("failover: a replica that dies or stalls loses its runs to the others",
     expectGapFree(log);
     expect(ticksOf(log).map((t) => t.i)).toEqual([...Array(60).keys()]);
   });
+
+  it("a database outage mid-run: the run stops, then resumes from its checkpoint once PostgreSQL is back, its log gap-free", async () => {
+    const [a] = await replicas.start(1);
+    const name = new URL(replicas.db().url).pathname.slice(1);
+    // A caller waiting on the run (sync /run) through the outage.
+    const id = "outage-run";
+    const sync = api(a.base, "POST", "/workflows/ticker/run", { handler_id: id, start_event: { count: 40, interval_ms: 50 } });
+    await waitFor(async () => [200, 202].includes((await api(a.base, "GET", `/handlers/${id}`)).status), "the run to start");
+    const watch = openSse(`${a.base}/events/${id}?after_sequence=-1`);
+    await waitFor(() => ticksOf(watch.frames).length >= 2, "the run to tick");
+    const admin = await createAdmin();
+    try {
+      await admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+      await waitFor(async () => (await fetch(`${a.origin}/readyz`)).status === 503, "the replica to report itself not ready");
+      // The run's next commit cannot reach the database: it stops driving the run rather than failing it.
+      await waitFor(() => /Stopped driving run .* is not accepting connections/.test(a.output()), "the run to stop");
+    } finally {
+      await admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    }
+    await waitFor(async () => (await fetch(`${a.origin}/readyz`)).status === 200, "the replica to be ready again");
+    const done = await waitForStatus(a.base, id, "completed", 30_000);
+    expect(done.result.value.result.ticks).toBe(40);
+    expect(await sync).toMatchObject({ status: 200, body: { status: "completed", result: { value: { result: { ticks: 40 } } } } });
+    // Not failed for it: no run failure was written or logged.
+    expect(a.output()).not.toMatch(/STORE_WRITE_FAILED/);
+    const log = await readLog(a.base, id);
+    expectGapFree(log);
+    expect(ticksOf(log).map((t) => t.i)).toEqual([...Array(40).keys()]);
+  });
 });
+
+/** Statements on the test server's maintenance database (to take the test database offline and back). */
+async function createAdmin(): Promise<(sql: string) => Promise<unknown>> {
+  const url = inject("postgresUrl");
+  return (sql) => withClient(url, (client) => client.query(sql));
+}

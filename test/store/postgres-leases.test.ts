@@ -77,14 +77,14 @@ describe("postgres store shared by replicas", () => {
     const b = await replica();
     await a.leases.join();
     await b.leases.join();
-    await a.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1" }), events: [envelope("Start")], checkpoint: { n: 1 }, lease: "token-a" });
+    await a.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1" }), events: [envelope("Start")], checkpoint: { n: 1 }, lease: "token-a", startsRun: true });
     expect((await a.write({ handlerId: "h", runId: "r1", events: [envelope("A1")], lease: "token-a" })).map((e) => e.sequence)).toEqual([1]);
     // B starting another run of the same handler while it runs: refused.
-    expect((await refusal(b.write({ handlerId: "h", runId: "r2", handler: handler("h", { runId: "r2" }), events: [envelope("Start")], lease: "token-b" }))).code).toBe("HANDLER_RUNNING");
+    expect((await refusal(b.write({ handlerId: "h", runId: "r2", handler: handler("h", { runId: "r2" }), events: [envelope("Start")], lease: "token-b", startsRun: true }))).code).toBe("HANDLER_RUNNING");
     // A's heartbeat expires (as if paused): B claims the run with a new token.
     await db.query("UPDATE llamactl.replicas SET expires_at = now() - interval '1 second' WHERE replica_id = $1", [a.leases.replicaId]);
     const [claimed] = await b.leases.claimOrphans(10, WORKFLOWS);
-    expect(claimed).toMatchObject({ record: { handlerId: "h", status: "running" }, crashed: true, own: false });
+    expect(claimed).toMatchObject({ record: { handlerId: "h", status: "running" }, crashed: true });
     expect((await b.write({ handlerId: "h", runId: "r1", events: [envelope("B1")], lease: claimed.lease })).map((e) => e.sequence)).toEqual([2]);
     // A wakes: its writes are refused, checkpoint included, and nothing of them is stored.
     const lost = await refusal(a.write({ handlerId: "h", runId: "r1", events: [envelope("A2")], checkpoint: { n: 99 }, lease: "token-a" }));
@@ -95,22 +95,23 @@ describe("postgres store shared by replicas", () => {
     expect(await b.leases.lost(new Map([["h", claimed.lease]]))).toEqual([]);
     // Ended by its holder: the lease goes with it, and a new run of the handler may start anywhere.
     await b.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1", status: "completed" }), lease: claimed.lease });
-    await a.write({ handlerId: "h", runId: "r3", handler: handler("h", { runId: "r3" }), events: [envelope("Start")], lease: "token-a3" });
+    await a.write({ handlerId: "h", runId: "r3", handler: handler("h", { runId: "r3" }), events: [envelope("Start")], lease: "token-a3", startsRun: true });
     expect((await a.readEvents("r3", -1)).map((e) => e.sequence)).toEqual([0]);
   });
 
   it("claims: a live replica's runs are its own, a dead one's are split among survivors once, parked runs wait for claim()", async () => {
     const dead = await replica();
     await dead.leases.join();
-    for (let i = 0; i < 6; i++) await dead.write({ handlerId: `h${i}`, runId: `r${i}`, handler: handler(`h${i}`, { runId: `r${i}` }), lease: `t${i}` });
+    for (let i = 0; i < 6; i++) await dead.write({ handlerId: `h${i}`, runId: `r${i}`, handler: handler(`h${i}`, { runId: `r${i}` }), lease: `t${i}`, startsRun: true });
     const b = await replica();
     const c = await replica();
     await b.leases.join();
     await c.leases.join();
     expect(await b.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
     expect(await b.leases.claim("h0")).toEqual({ owner: dead.leases.replicaId });
-    // A live replica's own runs are claimed only when it asks for them (its previous worker's, at start).
-    expect((await dead.leases.claimOrphans(1, WORKFLOWS, true)).map((c) => [c.record.handlerId, c.own, c.crashed])).toEqual([["h0", true, false]]);
+    // A replica never claims its own runs as orphans; it lists them to resume those not in its memory.
+    expect(await dead.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
+    expect((await dead.leases.owned()).sort()).toEqual(["h0", "h1", "h2", "h3", "h4", "h5"]);
     // It leaves on purpose: its runs are orphans, not crashes.
     await dead.leases.leave();
     // Runs of a workflow a replica does not serve are not its to take.
@@ -140,7 +141,7 @@ describe("postgres store shared by replicas", () => {
     await b.leases.join();
     const notices: unknown[] = [];
     a.leases.onNotice((notice) => notices.push(notice));
-    await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r" }), lease: "ta" });
+    await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r" }), lease: "ta", startsRun: true });
     expect(await b.leases.post("h", "event", '{"answer":1}')).toBe("posted");
     expect(await b.leases.post("h", "cancel", "{}")).toBe("posted");
     await expect.poll(() => notices).toContainEqual({ kind: "inbox", handlerId: "h" });
@@ -165,7 +166,7 @@ describe("postgres store shared by replicas", () => {
     const seenByB: unknown[] = [];
     a.leases.onNotice((notice) => seenByA.push(notice));
     b.leases.onNotice((notice) => seenByB.push(notice));
-    await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r" }), events: [envelope("One"), envelope("Two")], lease: "ta" });
+    await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r" }), events: [envelope("One"), envelope("Two")], lease: "ta", startsRun: true });
     await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r", status: "completed" }), lease: "ta" });
     await a.deleteHandler("h");
     await expect.poll(() => seenByB.length).toBe(3);
@@ -204,5 +205,65 @@ describe("postgres store shared by replicas", () => {
       await store.close();
       await fresh.drop();
     }
+  });
+
+  it("two replicas starting the same handler id at once: exactly one is acknowledged", async () => {
+    const a = await replica();
+    const b = await replica();
+    const results = await Promise.allSettled([
+      a.write({ handlerId: "same", runId: "ra", handler: handler("same", { runId: "ra" }), events: [envelope("Start")], lease: "la", startsRun: true }),
+      b.write({ handlerId: "same", runId: "rb", handler: handler("same", { runId: "rb" }), events: [envelope("Start")], lease: "lb", startsRun: true }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: "HANDLER_RUNNING" });
+    const winner = results[0].status === "fulfilled" ? "ra" : "rb";
+    expect((await a.getHandler("same"))?.runId).toBe(winner);
+    expect((await a.readEvents(winner === "ra" ? "rb" : "ra", -1))).toEqual([]);
+  });
+
+  it("a lease is needed for every write of a run but its first: a deleted or restarted handler is not written by a stale holder", async () => {
+    const a = await replica();
+    await a.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1" }), lease: "old", startsRun: true });
+    await a.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1", status: "completed" }), lease: "old" });
+    await a.write({ handlerId: "h", runId: "r2", handler: handler("h", { runId: "r2" }), lease: "new", startsRun: true });
+    // The first run's holder wakes and writes its (old) run's ending: refused, the second run untouched.
+    expect((await refusal(a.write({ handlerId: "h", runId: "r1", handler: handler("h", { runId: "r1", status: "failed" }), events: [envelope("Late")], lease: "old" }))).code).toBe("LEASE_LOST");
+    expect(await a.getHandler("h")).toMatchObject({ runId: "r2", status: "running" });
+    expect(await a.readEvents("r1", -1)).toEqual([]);
+    await a.deleteHandler("h");
+    expect((await refusal(a.write({ handlerId: "h", runId: "r2", handler: handler("h", { runId: "r2" }), lease: "new" }))).code).toBe("LEASE_LOST");
+    expect(await a.getHandler("h")).toBeNull();
+  });
+
+  it("release gives a claimed run back to the orphans; a parked run with inbox messages is listed for delivery", async () => {
+    const a = await replica();
+    const b = await replica();
+    await a.leases.join();
+    await b.leases.join();
+    await a.write({ handlerId: "h", runId: "r", handler: handler("h", { runId: "r" }), lease: "ta", startsRun: true });
+    await a.leases.release("h", "not-mine");
+    expect(await b.leases.claimOrphans(10, WORKFLOWS)).toEqual([]);
+    await a.leases.release("h", "ta");
+    const [claimed] = await b.leases.claimOrphans(10, WORKFLOWS);
+    expect(claimed.record.handlerId).toBe("h");
+    expect(await b.leases.park("h", claimed.lease)).toBe(true);
+    // A message that reached a parked run (posted as it was being parked) is found by any replica's sweep.
+    await db.query("INSERT INTO llamactl.inbox (handler_id, kind, payload) VALUES ('h', 'event', '{}')");
+    expect(await a.leases.withInbox()).toEqual(["h"]);
+  });
+
+  it("deleting a handler reused by hundreds of runs still works and tells the others its current run", async () => {
+    const a = await replica();
+    const b = await replica();
+    await b.leases.join();
+    const seen: unknown[] = [];
+    b.leases.onNotice((notice) => seen.push(notice));
+    for (let i = 0; i < 700; i++) {
+      await a.write({ handlerId: "reused", runId: `run-number-${i}`, handler: handler("reused", { runId: `run-number-${i}`, status: "completed" }), events: [envelope("Stop")] });
+    }
+    await a.write({ handlerId: "other", runId: "x", handler: handler("other", { runId: "x", status: "completed", startedAt: "2099-01-01T00:00:00.000000+00:00" }) });
+    expect(await a.pruneTerminal(1)).toEqual(["reused"]);
+    await expect.poll(() => seen).toContainEqual({ kind: "deleted", handlerId: "reused", runIds: ["run-number-699"] });
   });
 });

@@ -67,23 +67,42 @@ CREATE FUNCTION llamactl.alive(replica text) RETURNS boolean LANGUAGE sql STABLE
   SELECT EXISTS (SELECT 1 FROM llamactl.replicas WHERE replica_id = replica AND expires_at >= now())
 $$;
 
--- Delete a handler with its events, checkpoint and inbox, telling the other replicas (their streams end).
-CREATE FUNCTION llamactl.delete_handler(h text, me text) RETURNS void LANGUAGE plpgsql AS $$
+-- Delete a handler with its events, checkpoint and inbox (with only_ended, not if it runs again),
+-- telling the other replicas (streams of its current run end; the notice names only that run, so its
+-- payload stays far below NOTIFY's 8000 bytes however often the handler id was reused).
+CREATE FUNCTION llamactl.delete_handler(h text, me text, only_ended boolean DEFAULT false) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  runs json;
+  current_run text;
 BEGIN
-  SELECT coalesce(json_agg(DISTINCT run_id), '[]'::json) INTO runs FROM llamactl.events WHERE handler_id = h;
-  DELETE FROM llamactl.handlers WHERE handler_id = h;
+  DELETE FROM llamactl.handlers WHERE handler_id = h AND (NOT only_ended OR status <> 'running') RETURNING run_id INTO current_run;
   IF FOUND THEN
-    PERFORM pg_notify('llamactl', json_build_object('k', 'd', 'by', me, 'h', h, 'runs', runs)::text);
+    PERFORM pg_notify('llamactl', json_build_object('k', 'd', 'by', me, 'h', h, 'r', current_run)::text);
   END IF;
 END
 $$;
 
+-- Park a run released from memory (clear its owner and lease) unless its lease was lost or messages
+-- wait in its inbox. The row is locked before the inbox is read, so a post() that committed meanwhile
+-- is seen (post() locks the same row).
+CREATE FUNCTION llamactl.park(h text, lease text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM llamactl.handlers WHERE handler_id = h AND lease_token = lease AND status = 'running' FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF EXISTS (SELECT 1 FROM llamactl.inbox WHERE handler_id = h) THEN
+    RETURN false;
+  END IF;
+  UPDATE llamactl.handlers SET owner = NULL, lease_token = NULL, parked = true WHERE handler_id = h;
+  RETURN true;
+END
+$$;
+
 -- Apply a group of operations in one transaction (one round trip): writes, deletions and prunes, in
--- order. A write carrying a lease token is fenced: refused with LEASE_LOST unless the run's
--- lease_token is that token (a new run of the handler takes the lease, refused with HANDLER_RUNNING
--- while another run of it is running). Sequences are assigned under the handler's row lock, so they
+-- order. A write carrying a lease token is fenced: refused with LEASE_LOST unless the handler row
+-- exists with that lease_token; the write that starts a run ("s") takes the lease instead, refused
+-- with HANDLER_RUNNING while another run of the handler is running (two replicas starting one handler
+-- id at once: the second waits for the first's row and is refused). Sequences are assigned under the handler's row lock, so they
 -- stay gap-free whoever writes. Returns one result per operation: {"first": n}, {"ids": [...]},
 -- {"ok": true} or {"error": CODE}.
 CREATE FUNCTION llamactl.apply(batch json, me text) RETURNS json LANGUAGE plpgsql AS $$
@@ -104,6 +123,7 @@ DECLARE
   terminal boolean;
   doomed text[];
   d text;
+  starts boolean;
 BEGIN
   FOR op IN SELECT value FROM json_array_elements(batch) LOOP
     IF op->>'op' = 'delete' THEN
@@ -117,7 +137,7 @@ BEGIN
         ORDER BY started_at DESC, insertion DESC OFFSET (op->>'keep')::integer
       ) AS old;
       FOREACH d IN ARRAY doomed LOOP
-        PERFORM llamactl.delete_handler(d, me);
+        PERFORM llamactl.delete_handler(d, me, true);
       END LOOP;
       results := results || json_build_object('ids', to_json(doomed));
       CONTINUE;
@@ -127,18 +147,30 @@ BEGIN
     r := op->>'r';
     lease := op->>'l';
     rec := op->'rec';
+    starts := lease IS NOT NULL AND rec IS NOT NULL AND coalesce((op->>'s')::boolean, false);
     SELECT run_id, status, owner, lease_token, parked INTO cur FROM llamactl.handlers WHERE handler_id = h FOR UPDATE;
     has_row := FOUND;
-    IF lease IS NOT NULL AND has_row THEN
-      IF rec IS NOT NULL AND cur.run_id IS DISTINCT FROM rec->>'run_id' THEN
-        IF cur.status = 'running' THEN
+    IF starts AND NOT has_row THEN
+      -- Claim the id first: a concurrent start of the same id waits on this row, then sees it running.
+      INSERT INTO llamactl.handlers (handler_id, workflow_name, run_id, status, started_at, updated_at, owner, lease_token)
+      VALUES (h, rec->>'workflow_name', rec->>'run_id', 'running', rec->>'started_at', rec->>'updated_at', me, lease)
+      ON CONFLICT (handler_id) DO NOTHING;
+      IF NOT FOUND THEN
+        SELECT run_id, status, owner, lease_token, parked INTO cur FROM llamactl.handlers WHERE handler_id = h FOR UPDATE;
+        has_row := FOUND;
+        IF has_row AND cur.status = 'running' THEN
           results := results || json_build_object('error', 'HANDLER_RUNNING');
           CONTINUE;
         END IF;
-      ELSIF cur.lease_token IS DISTINCT FROM lease THEN
-        results := results || json_build_object('error', 'LEASE_LOST');
+      END IF;
+    ELSIF starts THEN
+      IF cur.status = 'running' THEN
+        results := results || json_build_object('error', 'HANDLER_RUNNING');
         CONTINUE;
       END IF;
+    ELSIF lease IS NOT NULL AND (NOT has_row OR cur.lease_token IS DISTINCT FROM lease) THEN
+      results := results || json_build_object('error', 'LEASE_LOST');
+      CONTINUE;
     END IF;
     IF NOT has_row AND rec IS NULL AND (json_array_length(coalesce(op->'ev', '[]')) > 0 OR op->'cp' IS NOT NULL) THEN
       results := results || json_build_object('error', 'MISSING_HANDLER');
