@@ -155,7 +155,12 @@ describe("failover: a replica that dies or stalls loses its runs to the others",
         return false; // between workers
       }
     }, "the supervisor to start another worker");
-    const done = await waitForStatus(a.base, id, "completed", 30_000);
+    // The old worker's kept-alive connections died with it: ask on fresh ones until the run is done.
+    const done = await waitFor(async () => {
+      const reply = await fetch(`${a.base}/handlers/${id}`, { headers: { connection: "close" } }).catch(() => null);
+      const body = reply?.ok ? ((await reply.json()) as { status: string; result: { value: { result: { pid: number } } } }) : null;
+      return body?.status === "completed" ? body : null;
+    }, "the run to complete", 30_000);
     expect(done.result.value.result.pid).not.toBe(first);
     const log = await readLog(a.base, id);
     expectGapFree(log);
