@@ -73,7 +73,9 @@ describe("llamactl init", () => {
       expect(validated.stdout).toMatch(/validated 1 workflow in /);
 
       const install = await new Promise<number | null>((resolve) => {
-        const npm = spawn("npm", ["install", "--no-audit", "--no-fund"], { cwd: dir, stdio: "ignore" });
+        // --ignore-scripts: the project links this checkout ("file:"), whose `prepare` would rebuild dist/
+        // under every other test running the CLI; the link needs no script (dist/ is built).
+        const npm = spawn("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: dir, stdio: "ignore" });
         npm.on("exit", resolve);
       });
       expect(install).toBe(0);
