@@ -103,12 +103,14 @@ export class Replicas {
 
   /** Resume the running runs the store says this replica drives but that are not in memory here. */
   private async resumeOwned(afterCrash: boolean): Promise<void> {
-    const { leases, runs, store, workflow } = this.deps;
+    const { leases, runs, store, workflow, resumer } = this.deps;
+    // In memory, or being resumed right now (an event for a parked run claims it first): not stranded.
+    const here = (handlerId: string) => runs.has(handlerId) || resumer.isResuming(handlerId);
     for (const handlerId of await leases.owned()) {
       if (this.stopped) return;
-      if (runs.has(handlerId)) continue;
+      if (here(handlerId)) continue;
       const rec = await store.getHandler(handlerId);
-      if (!rec || rec.status !== "running" || !workflow(rec.workflowName) || runs.has(handlerId)) continue;
+      if (!rec || rec.status !== "running" || !workflow(rec.workflowName) || here(handlerId)) continue;
       const claim = await leases.claim(handlerId);
       if (claim === null || "owner" in claim) continue;
       await this.adopt({ record: rec, lease: claim.lease, crashed: afterCrash });

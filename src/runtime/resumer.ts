@@ -49,6 +49,11 @@ export class Resumer {
     return pending;
   }
 
+  /** A resume of this handler is under way (its claim may already have been taken). */
+  isResuming(handlerId: string): boolean {
+    return this.resuming.has(handlerId);
+  }
+
   /** At start: the checkpoint a run would resume from, when it belongs to this run and these steps (else null: resuming reports why). */
   async checkpointAtStart(rec: HandlerRecord, workflow: Workflow<any>): Promise<Checkpoint | null> {
     let cp: StoredCheckpoint | null;
