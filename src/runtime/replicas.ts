@@ -1,6 +1,6 @@
-import { errorMessage, eventFromJSON, type Workflow } from "../workflows/index.ts";
+import { errorMessage, eventFromJSON, type Workflow, type WorkflowEvent } from "../workflows/index.ts";
 import type { ClaimedRun, HandlerRecord, RunLeases, StoreNotice, WorkflowStore } from "../store/types.ts";
-import { isReleasable } from "./active-run.ts";
+import { type ActiveRun, isReleasable } from "./active-run.ts";
 import type { RuntimeLogger } from "./logger.ts";
 import { relinquish } from "./run-commits.ts";
 import type { RunBus } from "./run-bus.ts";
@@ -25,6 +25,11 @@ export interface ReplicasDeps {
 interface InboxEvent {
   event: { type: string; data: Record<string, unknown> };
   step: string | null;
+}
+
+/** The payload of an inbox message delivering `event` (to `step`, if named); drainNow reads it back. */
+export function inboxEvent(event: WorkflowEvent<any>, step: string | null): string {
+  return JSON.stringify({ event: event.toJSON(), step } satisfies InboxEvent);
 }
 
 /** Runs taken over per round trip; a dead replica's runs are split among the survivors this many at a time. */
@@ -64,6 +69,18 @@ export class Replicas {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.ticking?.catch(() => {});
+  }
+
+  /**
+   * A run idle release dropped from memory: park it, so that whichever replica receives its event
+   * resumes it. Refused when messages wait in its inbox: deliver those instead.
+   */
+  park(run: ActiveRun): void {
+    if (run.lease === undefined) return;
+    this.deps.leases.park(run.handlerId, run.lease).then(
+      (parked) => void (parked || this.drain(run.handlerId)),
+      (error) => this.deps.logger.warn(`Could not park released run ${run.runId}: ${errorMessage(error)}`),
+    );
   }
 
   /** Deliver the inbox of a run driven here, in order; one drain per run at a time. */

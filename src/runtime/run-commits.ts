@@ -84,7 +84,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
 }
 
 /** The store refused a write because the run's lease is another replica's (or another run of the handler runs). */
-export function isLeaseRefusal(error: unknown): error is StoreError {
+function isLeaseRefusal(error: unknown): error is StoreError {
   return error instanceof StoreError && (error.code === "LEASE_LOST" || error.code === "HANDLER_RUNNING");
 }
 

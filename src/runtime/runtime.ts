@@ -7,7 +7,7 @@ import { RunPersistenceError, RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
 import { IdleRelease } from "./idle-release.ts";
 import type { RuntimeLogger } from "./logger.ts";
-import { Replicas } from "./replicas.ts";
+import { inboxEvent, Replicas } from "./replicas.ts";
 import { isRemote, Resumer } from "./resumer.ts";
 import { Retention } from "./retention.ts";
 import { RunBus } from "./run-bus.ts";
@@ -64,15 +64,7 @@ export class Runtime {
     this.runs = new RunTable(options.clock ?? (() => new Date()));
     this.retention = new Retention(store, options.maxCompleted ?? 1000, logger);
     this.unpersisted = new UnpersistedEndings(store, logger);
-    const leases = store.leases;
-    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger, (run) => {
-      // Parked, it is resumed by whichever replica receives its event; a refusal means messages wait in its inbox.
-      if (!leases || run.lease === undefined) return;
-      leases.park(run.handlerId, run.lease).then(
-        (parked) => void (parked || this.replicas?.drain(run.handlerId)),
-        (error) => logger.warn(`Could not park released run ${run.runId}: ${String(error)}`),
-      );
-    });
+    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger, (run) => this.replicas?.park(run));
     this.activity = new StepActivity(logger, options.projectDir);
     this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle };
     this.resumer = new Resumer({
@@ -82,6 +74,7 @@ export class Runtime {
       maxRecoveryAttempts: options.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS,
       onClaimed: (handlerId) => void this.replicas?.drain(handlerId),
     });
+    const leases = store.leases;
     this.replicas = leases
       ? new Replicas({
           ...this.commits,
@@ -264,7 +257,7 @@ export class Runtime {
       const run = await this.resumer.ensureActive(rec, false);
       if (isRemote(run)) {
         // Driven by another replica: its inbox takes the event durably, then that replica delivers it.
-        const outcome = await this.store.leases!.post(rec.handlerId, "event", JSON.stringify({ event: event.toJSON(), step }));
+        const outcome = await this.store.leases!.post(rec.handlerId, "event", inboxEvent(event, step));
         if (outcome === "posted") return;
         if (outcome === "not_running") throw new RuntimeError({ code: "WORKFLOW_ALREADY_COMPLETED" });
         // Nobody drives it any more (parked meanwhile, or its replica died): take it here.

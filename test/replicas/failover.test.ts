@@ -55,11 +55,15 @@ describe("failover: a replica that dies or stalls loses its runs to the others",
     const [a, b, c] = await replicas.start(3);
     const id = await startRun(a, "ask", { question: "Still there?" });
     await waitForEvent(b.base, id, "Question");
+    const [{ owner: replicaA }] = (await replicas.db().query("SELECT owner FROM llamactl.handlers WHERE handler_id = $1", [id])).rows;
+    expect(replicaA).toEqual(expect.any(String));
     await a.crash();
-    // Taken over and parked (it only waits), or held by a survivor: either way the answer reaches it.
+    // Taken over and parked (it only waits), or held by a live survivor: either way the answer reaches it.
     await waitFor(async () => {
-      const [row] = (await replicas.db().query("SELECT owner, parked FROM llamactl.handlers WHERE handler_id = $1", [id])).rows;
-      return row?.parked === true || (row?.owner !== null && !row?.owner?.startsWith?.("x"));
+      const [row] = (
+        await replicas.db().query("SELECT parked OR (owner IS DISTINCT FROM $2 AND llamactl.alive(owner)) AS taken FROM llamactl.handlers WHERE handler_id = $1", [id, replicaA])
+      ).rows;
+      return row?.taken === true;
     }, "a survivor to take the run over");
     await waitFor(async () => (await api(c.base, "POST", `/events/${id}`, { event: { type: "Answer", value: { answer: "yes" } } })).status === 200, "the answer to be taken");
     const done = await waitForStatus(b.base, id, "completed");
