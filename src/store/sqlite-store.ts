@@ -8,6 +8,7 @@ import {
   toHandlerRecord,
   type SerializedWrite,
 } from "./records.ts";
+import { startCheckpointer } from "./sqlite-checkpointer.ts";
 import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
 import { prepareStatements, type Statements } from "./sqlite-statements.ts";
@@ -42,7 +43,8 @@ interface Batch {
 
 /**
  * A durable store in one SQLite file (WAL mode), created with its folder if missing and migrated on
- * open. Writes of the same tick are committed together (group commit). A write is visible to reads
+ * open. Writes of the same tick are committed together (group commit); WAL checkpoints run on a thread
+ * of their own (sqlite-checkpointer.ts). A write is visible to reads
  * once its promise resolved. One process per file (sqlite-lock.ts): the last sequence of each run is
  * cached. A file deleted or replaced while open is noticed (sqlite-watch.ts): writes are refused from
  * then on, reads go on, `health()` says why and where the data was saved.
@@ -67,6 +69,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw classifyStoreError(error, location, "open") ?? error;
   }
   const watch = watchStoreFile(db, location);
+  const checkpointer = startCheckpointer(db, location);
   /** Committed last sequence per run, so appending needs no MAX() query. */
   const lastSequences = new Map<string, number>();
   const stats = { transactions: 0, operations: 0 };
@@ -90,6 +93,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         else lastSequences.set(runId, last);
       }
       stats.transactions++;
+      checkpointer.noteCommit();
       return results;
     },
     mapError: (error) => classifyStoreError(error, location, "write") ?? error,
@@ -213,6 +217,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       closed = true;
       watch.stop();
       commits.flush();
+      await checkpointer.stop();
       opened.close();
     },
   };

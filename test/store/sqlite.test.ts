@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -173,6 +173,27 @@ describe("sqlite store", () => {
     const after = await store.write({ handlerId: "h1", runId: "r1", events: [envelope("D")] });
     expect(after.map((stored) => stored.sequence)).toEqual([1]); // the failed batch did not advance the sequences
     expect((await store.readEvents("r1", -1)).map((stored) => stored.envelope.type)).toEqual(["A", "D"]);
+  });
+
+  it("checkpoints the WAL on a thread of its own: writes reach the database file itself, the writer's automatic checkpoint is only a backstop", async () => {
+    const path = freshPath();
+    const store = open(path);
+    // A few frames, far below the backstop: the writing connection itself never checkpoints them.
+    for (let i = 0; i < 5; i++) await store.write({ handlerId: `h${i}`, runId: `r${i}`, handler: handler(`h${i}`), events: [envelope("A")] });
+    // The database file alone (copied without its WAL) holds the rows once the thread checkpointed them.
+    const handlersInFile = () => {
+      const copy = join(root, `file-only-${++counter}.db`);
+      writeFileSync(copy, readFileSync(path));
+      const db = new Database(copy, { readonly: true });
+      try {
+        return db.prepare("SELECT count(*) FROM handlers").pluck().get();
+      } catch {
+        return -1; // the tables themselves are still only in the WAL
+      } finally {
+        db.close();
+      }
+    };
+    await expect.poll(handlersInFile, { timeout: 10_000 }).toBe(5);
   });
 
   it("sequences continue from the stored maximum when another store instance wrote the run before", async () => {
