@@ -1,4 +1,5 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import os from "node:os";
 
 /** One measured figure; `baseline` and `ratio` when it is compared with a baseline measured in the same run. */
@@ -42,6 +43,9 @@ export function writeResults(path: string, quick: boolean): void {
     lines.push("| figure | value | baseline | ratio | target |", "|---|---|---|---|---|");
     for (const f of s.figures) lines.push(`| ${f.name} | ${f.value} | ${f.baseline ?? ""} | ${f.ratio ?? ""} | ${f.target ?? ""} |`);
   }
+  // The profiles are taken by hand (bench/profile.md); a full run carries them along.
+  const profile = fileURLToPath(new URL("../profile.md", import.meta.url));
+  if (!quick && existsSync(profile)) lines.push("", readFileSync(profile, "utf8").trimEnd());
   writeFileSync(path, lines.join("\n") + "\n");
 }
 
