@@ -47,9 +47,63 @@ export function formatEvent(ev: PrintedEvent): string {
   return `  ${ev.type}${fields ? "  " + fields : ""}`;
 }
 
-/** The question of an input-required event: its `prefix`, else its payload. */
+/** The question of an input-required event: its `prefix`, else its type's name (its fields follow on their own lines). */
 export function questionOf(ev: PrintedEvent): string {
-  return typeof ev.value.prefix === "string" ? ev.value.prefix : `${ev.type} ${JSON.stringify(ev.value)}`;
+  return typeof ev.value.prefix === "string" ? ev.value.prefix : ev.type;
+}
+
+/** What a typed answer becomes: the event sent back and the field the line fills, with its type. */
+export interface AnswerShape {
+  event: string;
+  field: string;
+  type: string;
+}
+
+/**
+ * The lines shown above the prompt of an input request: each field of the request (but the prefix, which
+ * is the prompt), then what the answer fills. A request without a prefix is still a readable question.
+ */
+export function questionDetails(ev: PrintedEvent, answer: AnswerShape): string[] {
+  const fields = Object.entries(ev.value)
+    .filter(([key]) => key !== "prefix")
+    .map(([key, value]) => `    ${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+  return [...fields, `    (your answer is sent as ${answer.event} { ${answer.field}: ${answer.type} })`];
+}
+
+/**
+ * Prints the events of a run. On a terminal, consecutive progress updates (see `progressOf`) of one
+ * event type redraw one line in place; elsewhere, and for any other line, each goes on its own line.
+ */
+export class EventPrinter {
+  /** The event type whose progress line is being redrawn (no newline written yet). */
+  private open: string | null = null;
+
+  constructor(
+    private readonly out: { write(text: string): unknown } = process.stdout,
+    private readonly redraw = Boolean(process.stdout.isTTY),
+  ) {}
+
+  event(ev: PrintedEvent): void {
+    const line = formatEvent(ev);
+    if (this.redraw && progressOf(ev.value) !== null) {
+      this.out.write(this.open === ev.type ? `\r\x1b[2K${line}` : `${this.open !== null ? "\n" : ""}${line}`);
+      this.open = ev.type;
+      return;
+    }
+    this.line(line);
+  }
+
+  line(text: string): void {
+    this.end();
+    this.out.write(text + "\n");
+  }
+
+  /** Close a progress line being redrawn (before a prompt, a result or an error). */
+  end(): void {
+    if (this.open === null) return;
+    this.open = null;
+    this.out.write("\n");
+  }
 }
 
 /** Reads answers line by line from stdin; on a terminal, shows the question as a prompt. */
@@ -69,6 +123,8 @@ export class AnswerReader {
         w(line);
       } else this.lines.push(line);
     });
+    // On a terminal readline reads Ctrl-C as a key and would only pause: hand it to the process' handler.
+    this.rl.on("SIGINT", () => process.emit("SIGINT", "SIGINT"));
     this.rl.on("close", () => {
       this.closed = true;
       this.waiting?.(null);
@@ -77,11 +133,12 @@ export class AnswerReader {
     return this.rl;
   }
 
-  /** The next answer, or null when stdin is closed. */
-  ask(question: string): Promise<string | null> {
+  /** The next answer, or null when stdin is closed. `details` are printed above the prompt. */
+  ask(question: string, details: string[] = []): Promise<string | null> {
     const rl = this.open();
-    if (process.stdin.isTTY) rl.setPrompt(`? ${question} › `), rl.prompt();
-    else process.stderr.write(`? ${question}\n`);
+    const shown = details.length ? `${details.join("\n")}\n` : "";
+    if (process.stdin.isTTY) process.stdout.write(`? ${question}\n${shown}`), rl.setPrompt("› "), rl.prompt();
+    else process.stderr.write(`? ${question}\n${shown}`);
     if (this.lines.length) return Promise.resolve(this.lines.shift()!);
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => (this.waiting = resolve));

@@ -1,5 +1,9 @@
 import { printProblems } from "./output.ts";
-import { AnswerReader, formatEvent, isInputRequired, isStop, type PrintedEvent, questionOf } from "./run-output.ts";
+import { type AnswerShape, AnswerReader, EventPrinter, isInputRequired, isStop, type PrintedEvent, questionDetails, questionOf } from "./run-output.ts";
+import { interruptions } from "./run-interrupt.ts";
+
+/** What `run --url` sends back for a typed answer. */
+const ANSWER: AnswerShape = { event: "HumanResponseEvent", field: "response", type: "string" };
 
 type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
 
@@ -62,39 +66,62 @@ export async function runWorkflowRemote(url: string, workflow: string, input: Re
     return 1;
   }
   const id = body.handler_id;
-  if (!options.json) process.stdout.write(`▶ ${workflow} on ${base} · handler ${id}\n`);
+  const printer = new EventPrinter();
+  if (!options.json) printer.line(`▶ ${workflow} on ${base} · handler ${id}`);
   const answers = new AnswerReader();
-  process.once("SIGINT", () => void fetch(`${base}/handlers/${id}/cancel`, { method: "POST" }));
+  // Ctrl-C: the run lives on the server, so it is left running there; only following it stops.
+  const following = new AbortController();
+  const interrupt = interruptions(() => {
+    following.abort();
+    answers.close();
+  });
   try {
-    const stream = await fetch(`${base}/events/${id}?sse=false&after_sequence=-1`);
-    if (stream.status === 200 && stream.body) {
-      for await (const ev of ndjson(stream.body)) {
-        if (options.json) process.stdout.write(JSON.stringify(ev) + "\n");
-        else if (!isStop(ev)) process.stdout.write(formatEvent(ev) + "\n");
-        if (!isInputRequired(ev)) continue;
-        const answer = await answers.ask(questionOf(ev));
-        if (answer === null) {
-          await fetch(`${base}/handlers/${id}/cancel`, { method: "POST" });
-          printProblems([{ message: `No answer to "${questionOf(ev)}": standard input is closed.`, hint: "Run on a terminal, or pipe the answers in, one per line." }]);
-          return 1;
+    try {
+      const stream = await fetch(`${base}/events/${id}?sse=false&after_sequence=-1`, { signal: following.signal });
+      if (stream.status === 200 && stream.body) {
+        for await (const ev of ndjson(stream.body)) {
+          if (options.json) process.stdout.write(JSON.stringify(ev) + "\n");
+          else if (!isStop(ev)) printer.event(ev);
+          if (!isInputRequired(ev)) continue;
+          printer.end();
+          const answer = await answers.ask(questionOf(ev), questionDetails(ev, ANSWER));
+          if (interrupt.happened) break;
+          if (answer === null) {
+            await fetch(`${base}/handlers/${id}/cancel`, { method: "POST" });
+            printProblems([{ message: `No answer to "${questionOf(ev)}": standard input is closed.`, hint: "Run on a terminal, or pipe the answers in, one per line." }]);
+            return 1;
+          }
+          await fetch(`${base}/events/${id}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ event: { type: "HumanResponseEvent", value: { response: answer } } }),
+          });
         }
-        await fetch(`${base}/events/${id}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ event: { type: "HumanResponseEvent", value: { response: answer } } }),
-        });
       }
+    } catch (error) {
+      if (!interrupt.happened) throw error;
+    }
+    printer.end();
+    if (interrupt.happened) {
+      printProblems([
+        {
+          message: `Interrupted: stopped following handler ${id}; the run keeps running on the server (${base}).`,
+          hint: `Follow it: GET ${base}/events/${id}?after_sequence=-1 · its result: GET ${base}/handlers/${id} · cancel it: POST ${base}/handlers/${id}/cancel`,
+        },
+      ]);
+      return 130;
     }
     const final = (await (await fetch(`${base}/handlers/${id}`)).json()) as RemoteHandler;
     if (final.status === "completed") {
       const value = final.result?.value ?? {};
       const result = final.result?.qualified_name === "workflows.events.StopEvent" ? value.result : value;
-      if (!options.json) process.stdout.write(`✓ completed: ${typeof result === "string" ? result : JSON.stringify(result)}\n`);
+      if (!options.json) printer.line(`✓ completed: ${typeof result === "string" ? result : JSON.stringify(result)}`);
       return 0;
     }
     printProblems([{ message: final.status === "cancelled" ? "The run was cancelled." : `The run failed: ${final.error ?? final.status}` }]);
     return 1;
   } finally {
+    interrupt.dispose();
     answers.close();
   }
 }

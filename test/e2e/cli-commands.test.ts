@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, REPO, runCli, startServe } from "./serve-process.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const TMP = join(REPO, "test", ".tmp");
 
@@ -21,7 +22,7 @@ async function project(files: Record<string, string>): Promise<string> {
 }
 
 /** Run a command under a pseudo-terminal (util-linux `script`), typing `answer` once `prompt` appears. */
-function runInPty(args: string[], prompt: string, answer: string): Promise<{ code: number | null; output: string }> {
+function runInPty(args: string[], prompt?: string, answer?: string): Promise<{ code: number | null; output: string }> {
   const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
   return new Promise((resolve, reject) => {
     const child = spawn("script", ["-qefc", command, "/dev/null"], { cwd: REPO, env: { ...process.env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
@@ -33,7 +34,7 @@ function runInPty(args: string[], prompt: string, answer: string): Promise<{ cod
     }, 20_000);
     child.stdout.on("data", (d) => {
       output += d;
-      if (!answered && output.includes(prompt)) {
+      if (!answered && prompt !== undefined && output.includes(prompt)) {
         answered = true;
         child.stdin.write(answer + "\r");
       }
@@ -186,6 +187,66 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('Error: The run failed: Step "explode" failed: kaboom');
     expect(failed.stderr).toMatch(/at src\/boom\.ts:\d+:\d+/);
+  });
+
+  it("redraws progress in place on a terminal, and prints one line per update elsewhere", async () => {
+    const tty = await runInPty(["run", "count", "examples/streaming", "n=3"]);
+    expect(tty.code, tty.output).toBe(0);
+    expect(tty.output).toContain("  ProgressEvent  1/3");
+    expect(tty.output).toContain("\r\x1b[2K  ProgressEvent  2/3");
+    expect(tty.output).toContain("\r\x1b[2K  ProgressEvent  3/3");
+    const piped = await runCli(["run", "count", "examples/streaming", "n=3"]);
+    expect(piped.stdout).not.toContain("\r");
+    expect(piped.stdout.split("\n").filter((line) => line.includes("ProgressEvent"))).toHaveLength(3);
+  });
+
+  it("shows an input request without a prefix as a question: its fields and the answer it expects", async () => {
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, "run", "report", "examples/with-ui", "topic=tides", "sections=1", "delay_ms=0"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.stdin.end("yes\n");
+      child.on("exit", (code) => resolve({ code, out }));
+    });
+    expect(result.code, result.out).toBe(0);
+    expect(result.out).toContain("? PublishQuestion\n    question: Publish the report on tides? (yes/no)\n    (your answer is sent as PublishAnswer { response: string })");
+    expect(result.out).not.toContain('PublishQuestion {"');
+    expect(result.out).toContain("✓ completed: The report on tides is published.");
+  });
+
+  it("Ctrl-C in-process cancels the run and says so (exit 130)", async () => {
+    const child = spawn(process.execPath, [BIN, "run", "confirm", "examples/human-in-the-loop", "topic=halt"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await waitFor(() => out.includes("? Proceed with halt? (yes/no)"), "the question");
+    child.kill("SIGINT");
+    expect(await exited, out).toBe(130);
+    expect(out).toMatch(/Interrupted: run \S+ was cancelled \(it ran in this process, so nothing of it keeps running\)\./);
+    expect(out).not.toContain("No answer to");
+  });
+
+  it("Ctrl-C with --url stops following and leaves the run running on the server, saying how to reach it (exit 130)", async () => {
+    const server = await startServe("examples/human-in-the-loop", ["--persistence", "memory"]);
+    try {
+      const child = spawn(process.execPath, [BIN, "run", "confirm", "--url", server.origin, "topic=later"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      await waitFor(() => out.includes("? Proceed with later? (yes/no)"), "the question");
+      child.kill("SIGINT");
+      expect(await exited, out).toBe(130);
+      const id = /handler (\S+)/.exec(out)![1];
+      expect(out).toContain(`Interrupted: stopped following handler ${id}; the run keeps running on the server`);
+      expect(out).toContain(`POST ${server.origin}/deployments/`);
+      const handler = (await (await fetch(`${server.base}/handlers/${id}`)).json()) as { status: string };
+      expect(handler.status).toBe("running");
+    } finally {
+      await server.stop();
+    }
   });
 
   it("runs against a server with --url, answering from stdin", async () => {

@@ -58,6 +58,23 @@ describe("llamactl serve (real CLI)", () => {
     expect(stderr).toContain('Hint: Provide them via your environment, .env files, or the "env" table of llama_agents.toml.');
   });
 
+  it("validate, serve and run refuse missing required environment variables alike: exit 1, the same message and hint", async () => {
+    const dir = await project({
+      "llama_agents.toml": 'required_env_vars = ["SERPER_API_KEY", "OPENAI_API_KEY"]\n[workflows]\nenv = "src/env.ts:env"\n',
+      "src/env.ts": ENV_WORKFLOW,
+    });
+    dirs.push(dir);
+    const problem = (stderr: string) => stderr.split("\n").filter((line) => line.startsWith("Error: ") || line.startsWith("Hint: "));
+    const expected = [
+      "Error: Missing required environment variables defined in required_env_vars: OPENAI_API_KEY, SERPER_API_KEY.",
+      'Hint: Provide them via your environment, .env files, or the "env" table of llama_agents.toml.',
+    ];
+    for (const args of [["validate", dir], ["serve", dir, "--no-install"], ["run", "env", dir]]) {
+      const { code, stderr } = await runCli(args);
+      expect({ args: args[0], code, problem: problem(stderr) }).toEqual({ args: args[0], code: 1, problem: expected });
+    }
+  });
+
   it("reports a workflow module that fails to import, naming the entry, the file and the line, and does not start", async () => {
     const dir = await project({
       "llama_agents.toml": '[workflows]\ngood = "src/env.ts:env"\nbroken = "src/broken.ts:flow"\n',

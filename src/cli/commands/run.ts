@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from "../../config/index.ts";
+import { checkRequiredEnv, ConfigError, loadConfig } from "../../config/index.ts";
 import { printProblems } from "../output.ts";
 import { runInProjectProcess } from "../project-process.ts";
 
@@ -49,6 +49,12 @@ export async function runCommand(workflow: string, rest: string[], flags: { inpu
       return await runWorkflowRemote(flags.url, workflow, input, { json: flags.json ?? false, apiKey });
     }
     const config = await loadConfig(paths[0] ?? ".", { cwd: process.cwd(), shellEnv: process.env });
+    // In-process, the workflows run here: the same refusal as serve and validate.
+    const missing = checkRequiredEnv(config);
+    if (missing) {
+      printProblems([missing]);
+      return 1;
+    }
     return await runInProjectProcess({ kind: "run", config, workflow, input, json: flags.json ?? false });
   } catch (error) {
     if (error instanceof ConfigError) {

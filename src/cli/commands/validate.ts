@@ -7,8 +7,13 @@ export async function validateCommand(pathArg: string): Promise<number> {
   try {
     const config = await loadConfig(pathArg, { cwd: process.cwd(), shellEnv: process.env });
     printWarnings(config.warnings);
+    // The same refusal as serve and run: a project missing them cannot run, so it is not valid.
     const missing = checkRequiredEnv(config);
-    if (missing) printWarnings([missing.message]);
+    if (missing) {
+      printProblems([missing]);
+      process.stderr.write("workflow validation failed; see errors above\n");
+      return 1;
+    }
     return await runInProjectProcess({ kind: "validate", config });
   } catch (error) {
     if (error instanceof ConfigError) {
