@@ -5,6 +5,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import { Access } from "../server/access.ts";
 import { buildApp } from "../server/app.ts";
 import { Logger } from "../server/logger.ts";
+import { createMetrics, instrumentStore } from "../server/metrics.ts";
 import { createMemoryStore, openPostgresStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
 import { errorMessage, type Workflow } from "../workflows/index.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -90,8 +91,10 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     await app.ready();
     return send({ type: "ready", workflows: [], problems });
   }
+  const metrics = createMetrics();
   runtime = new Runtime({
-    store,
+    store: instrumentStore(store, metrics),
+    metrics,
     workflows: new Map(loaded.map((l) => [l.name, l.workflow])),
     logger: logger.child({}, "runtime"),
     idleTimeoutMs: options.idleTimeout * 1000,
@@ -112,8 +115,9 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   }
   await runtime.start();
   const live = runtime;
+  metrics.watchRuns(() => live.activeRuns());
   app = await buildApp(
-    { runtime, logger: logger.child({}, "server") },
+    { runtime, logger: logger.child({}, "server"), metrics },
     {
       deploymentName: config.name,
       ui: uiServing(config, options),

@@ -4,6 +4,7 @@ import { type ActiveRun, isReleasable } from "./active-run.ts";
 import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import type { RunPersistenceError } from "./errors.ts";
 import type { IdleRelease } from "./idle-release.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
 import type { RuntimeLogger } from "./logger.ts";
 import { persistenceFailure } from "./persistence-failure.ts";
 import type { Retention } from "./retention.ts";
@@ -19,6 +20,7 @@ export interface CommitDeps {
   retention: Retention;
   unpersisted: UnpersistedEndings;
   idle: IdleRelease;
+  metrics: RuntimeMetrics;
 }
 
 /**
@@ -75,6 +77,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     if (batch.terminal) {
       runs.forget(run);
       runs.ended(run.handlerId, handler!);
+      noteEnded(deps, handler!);
       deps.retention.noteTerminal();
     } else {
       deps.idle.update(run);
@@ -153,6 +156,14 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
   const numbered = await deps.unpersisted.add(record, final, run.lease);
   deps.runs.forget(run);
   deps.runs.ended(run.handlerId, record);
+  noteEnded(deps, record);
   deps.bus.emit(run.runId, numbered);
   return numbered;
+}
+
+/** Count a run's ending, with how long it ran since it started (across restarts). */
+function noteEnded(deps: Pick<CommitDeps, "metrics">, record: HandlerRecord): void {
+  if (record.status === "running") return;
+  const seconds = (Date.parse(record.completedAt ?? record.updatedAt) - Date.parse(record.startedAt)) / 1000;
+  deps.metrics.runEnded(record.workflowName, record.status, Number.isFinite(seconds) ? Math.max(0, seconds) : 0);
 }

@@ -14,6 +14,7 @@ import { RunBus } from "./run-bus.ts";
 import { type CommitDeps, createCommit } from "./run-commits.ts";
 import { RunTable, type TerminalWait } from "./run-table.ts";
 import { StepActivity } from "./step-activity.ts";
+import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
 import { UnpersistedEndings } from "./unpersisted.ts";
 
 export interface RuntimeOptions {
@@ -35,6 +36,8 @@ export interface RuntimeOptions {
   maxRecoveryAttempts?: number;
   /** Where users' workflow files live: failure logs show `file:line` relative to it. Default the cwd. */
   projectDir?: string;
+  /** Where run and step metrics go (the server's Prometheus registry). Default nowhere. */
+  metrics?: RuntimeMetrics;
 }
 
 export const DEFAULT_MAX_RECOVERY_ATTEMPTS = 3;
@@ -64,9 +67,13 @@ export class Runtime {
     this.runs = new RunTable(options.clock ?? (() => new Date()));
     this.retention = new Retention(store, options.maxCompleted ?? 1000, logger);
     this.unpersisted = new UnpersistedEndings(store, logger);
-    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger, (run) => this.replicas?.park(run));
-    this.activity = new StepActivity(logger, options.projectDir);
-    this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle };
+    const metrics = options.metrics ?? NO_METRICS;
+    this.idle = new IdleRelease(options.idleTimeoutMs ?? 60_000, this.runs, logger, (run) => {
+      metrics.idleReleased(run.workflowName);
+      this.replicas?.park(run);
+    });
+    this.activity = new StepActivity(logger, options.projectDir, metrics);
+    this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle, metrics };
     this.resumer = new Resumer({
       ...this.commits,
       activity: this.activity,
@@ -160,6 +167,17 @@ export class Runtime {
     await Promise.all(resets);
   }
 
+  /** Runs driven in this process now, and how many of them only wait for input (for metrics). */
+  activeRuns(): { running: number; waiting: number } {
+    let running = 0;
+    let waiting = 0;
+    for (const run of this.runs.values()) {
+      running++;
+      if (run.idle) waiting++;
+    }
+    return { running, waiting };
+  }
+
   /** The configured workflow name and handler of a run driven here (for messages about it), or null. */
   describeRun(runId: string): { workflow: string; handlerId: string } | null {
     return this.runs.describe(runId);
@@ -233,6 +251,7 @@ export class Runtime {
           error instanceof RunPersistenceError && error.cause instanceof StoreError ? `${error.code}: ${error.message}${error.hint ? ` ${error.hint}` : ""}` : undefined;
         throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
       }
+      this.commits.metrics.runStarted(workflowName);
       return record;
     } finally {
       this.reserved.delete(handlerId);

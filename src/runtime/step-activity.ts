@@ -1,5 +1,6 @@
 import { errorMessage, errorType, type RunObserver } from "../workflows/index.ts";
 import type { RuntimeLogger } from "./logger.ts";
+import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
 import { userFrame } from "./user-frame.ts";
 
 /** A step attempt executing now, for a stall report. */
@@ -24,8 +25,14 @@ export interface RunIdentity {
  * last) with the workflow, handler, step, attempt n of max, the message, the user's file:line and the
  * stack; and the attempts executing now are kept for a stall watchdog (`running()`, `onStart`).
  */
+/** An attempt executing now: what a stall report shows, plus when it started (for its duration). */
+interface Attempt {
+  step: RunningStep;
+  startedAt: number;
+}
+
 export class StepActivity {
-  private readonly attempts = new Map<string, RunningStep>();
+  private readonly attempts = new Map<string, Attempt>();
   /** Bumped whenever an attempt starts or ends (a watchdog republishes the list only then). */
   version = 0;
   /** Called synchronously as each attempt starts (a watchdog records the latest one). */
@@ -34,6 +41,7 @@ export class StepActivity {
   constructor(
     private readonly logger: RuntimeLogger,
     private readonly projectDir: string = process.cwd(),
+    private readonly metrics: RuntimeMetrics = NO_METRICS,
   ) {}
 
   /** The observer for one run's handler. */
@@ -42,14 +50,20 @@ export class StepActivity {
     return {
       stepStarted: (a) => {
         const entry: RunningStep = { workflow: run.workflowName, handlerId: run.handlerId, runId: run.runId, step: a.step, attempt: a.attempt, since: Date.now() };
-        this.attempts.set(key(a.invocation), entry);
+        this.attempts.set(key(a.invocation), { step: entry, startedAt: performance.now() });
         this.version++;
         this.onStart?.(entry);
       },
       stepEnded: (a) => {
-        if (this.attempts.delete(key(a.invocation))) this.version++;
+        const k = key(a.invocation);
+        const attempt = this.attempts.get(k);
+        if (!attempt) return;
+        this.attempts.delete(k);
+        this.version++;
+        this.metrics.stepAttempt(run.workflowName, a.step, (performance.now() - attempt.startedAt) / 1000);
       },
       stepFailed: (f) => {
+        this.metrics.stepFailed(run.workflowName, f.step, f.retryInSeconds !== null);
         const location = userFrame(f.error, this.projectDir);
         const fields = {
           workflow: run.workflowName,
@@ -73,6 +87,6 @@ export class StepActivity {
 
   /** Attempts executing now, oldest first. */
   running(): RunningStep[] {
-    return [...this.attempts.values()];
+    return [...this.attempts.values()].map((a) => a.step);
   }
 }

@@ -10,9 +10,11 @@ import { setCorsHeaders } from "./plugins/cors.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
 import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
+import { registerMetricsRoute } from "./routes/metrics.ts";
 import { registerDebuggerRoutes } from "./routes/debugger.ts";
 import { registerDocsRoutes } from "./routes/docs.ts";
 import { registerUiRoutes, type UiServing } from "./routes/ui.ts";
+import type { ServerMetrics } from "./metrics.ts";
 import { OPERATIONS } from "./operations.ts";
 import { registerOperations } from "./register-operations.ts";
 
@@ -29,6 +31,8 @@ export interface AppDeps {
   /** The runtime, or null when the workflows failed to load (API routes then answer 503). */
   runtime: Runtime | null;
   logger: Logger;
+  /** The registry behind `GET /metrics`; without it the route is absent. */
+  metrics?: ServerMetrics;
 }
 
 export interface AppConfig {
@@ -123,6 +127,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
   await registerUiRoutes(app, config.deploymentName, config.ui, access);
   registerDocsRoutes(app, { deploymentName: config.deploymentName, runtime, authRequired: access.authRequired });
   registerDebuggerRoutes(app, { deploymentName: config.deploymentName });
+  if (deps.metrics) registerMetricsRoute(app, deps.metrics);
 
   await app.register(
     async (api) => {
@@ -132,7 +137,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
         });
         return;
       }
-      const ctx = { runtime, catalog: new WorkflowCatalog(runtime), logger, heartbeatMs: config.heartbeatMs ?? 25_000 };
+      const ctx = { runtime, catalog: new WorkflowCatalog(runtime), logger, heartbeatMs: config.heartbeatMs ?? 25_000, metrics: deps.metrics };
       registerOperations(api, ctx, OPERATIONS);
     },
     { prefix: base },

@@ -1,5 +1,6 @@
 import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, REPO, runCli, startServe, waitFor } from "./serve-process.ts";
@@ -161,6 +162,23 @@ describe("llamactl serve (real CLI)", () => {
       expect(typeof record.logger).toBe("string");
     } finally {
       await server.stop();
+    }
+  });
+
+  it("exposes Prometheus metrics at /metrics: a served run moves the run and store counters", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "llamactl-metrics-"));
+    const server = await startServe("examples/quickstart", ["--persistence", "local", "--local-persistence-path", join(folder, "w.db")]);
+    try {
+      const run = await fetch(`${server.base}/workflows/answer-question/run`, { method: "POST", body: JSON.stringify({ start_event: { question: "q" } }) });
+      expect(run.status).toBe(200);
+      const text = await (await fetch(`${server.origin}/metrics`)).text();
+      expect(text).toContain('llamactl_runs_started_total{workflow="answer-question"} 1');
+      expect(text).toContain('llamactl_runs_finished_total{workflow="answer-question",status="completed"} 1');
+      expect(text).toMatch(/^llamactl_store_write_seconds_count [1-9]/m);
+      expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    } finally {
+      await server.stop();
+      await rm(folder, { recursive: true, force: true });
     }
   });
 

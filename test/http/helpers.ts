@@ -10,6 +10,7 @@ import { qa_workflow } from "../../examples/quickstart/src/app/workflows.ts";
 import { count } from "../../examples/streaming/src/count.ts";
 import { Runtime, type RuntimeOptions } from "../../src/runtime/runtime.ts";
 import { buildApp, type AppConfig } from "../../src/server/app.ts";
+import { instrumentStore, type ServerMetrics } from "../../src/server/metrics.ts";
 import { createMemoryLogger } from "../../src/server/logger.ts";
 import { createMemoryStore, type EventEnvelope, type WorkflowStore } from "../../src/store/index.ts";
 import type { Workflow } from "../../src/index.ts";
@@ -47,6 +48,8 @@ export interface TestAppOptions {
   start?: boolean;
   runtime?: Partial<Omit<RuntimeOptions, "store" | "workflows" | "logger">>;
   config?: Partial<AppConfig>;
+  /** Keep metrics (as `serve` does): the runtime reports into them, the store's writes are timed, `GET /metrics` answers. */
+  metrics?: ServerMetrics;
 }
 
 export interface TestApp {
@@ -68,9 +71,11 @@ const open: TestApp[] = [];
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const store = options.store ?? createMemoryStore();
   const { logger, lines } = createMemoryLogger("debug");
-  const runtime = new Runtime({ store, workflows: options.workflows ?? defaultWorkflows(), logger, ...options.runtime });
+  const { metrics } = options;
+  const runtime = new Runtime({ store: metrics ? instrumentStore(store, metrics) : store, workflows: options.workflows ?? defaultWorkflows(), logger, metrics, ...options.runtime });
   if (options.start !== false) await runtime.start();
-  const app = await buildApp({ runtime, logger }, { deploymentName: DEPLOYMENT, ...options.config });
+  metrics?.watchRuns(() => runtime.activeRuns());
+  const app = await buildApp({ runtime, logger, metrics }, { deploymentName: DEPLOYMENT, ...options.config });
   let closed = false;
   const testApp: TestApp = {
     app,

@@ -1,6 +1,7 @@
 import type { Runtime } from "../../runtime/runtime.ts";
 import type { Logger } from "../logger.ts";
 import type { WorkflowCatalog } from "../catalog.ts";
+import type { ServerMetrics } from "../metrics.ts";
 
 /** What the Workflows API routes share. */
 export interface ApiContext {
@@ -9,4 +10,6 @@ export interface ApiContext {
   logger: Logger;
   /** SSE heartbeat interval in ms; 0 disables. */
   heartbeatMs: number;
+  /** Counts event-stream clients, when the server keeps metrics. */
+  metrics?: ServerMetrics;
 }

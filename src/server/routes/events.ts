@@ -54,6 +54,8 @@ export async function streamEvents(ctx: ApiContext, input: StreamInput): Promise
   const gone = new AbortController();
   const events = runtime.follow(p.runId, p.cursor, gone.signal);
   writer.onClose(() => gone.abort());
+  const counted = ctx.metrics?.streamOpened(p.sse ? "sse" : "ndjson");
+  if (counted) writer.onClose(counted);
   try {
     for await (const batch of events) {
       const frames: [number, string][] = [];
