@@ -1,4 +1,5 @@
 import type { Checkpoint, Workflow, WorkflowHandler } from "../workflows/index.ts";
+import type { Span } from "@opentelemetry/api";
 import type { HandlerRecord } from "../store/types.ts";
 
 /** A run driven by this process. */
@@ -25,6 +26,8 @@ export interface ActiveRun {
   /** Commits the store refused, and the last refusal (a send spanning one was not recorded). */
   commitFailures: number;
   lastCommitError: unknown;
+  /** Its OpenTelemetry span while this process drives it (tracing.ts). */
+  span?: Span;
 }
 
 export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, persisted: boolean, lease: string | undefined): ActiveRun {

@@ -1,5 +1,6 @@
 import { type Checkpoint, errorMessage, type Workflow, WorkflowFailedEvent } from "../workflows/index.ts";
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredCheckpoint } from "../store/types.ts";
+import { startRunSpan } from "./tracing.ts";
 import type { ActiveRun } from "./active-run.ts";
 import { toEnvelope } from "./envelope.ts";
 import { RUN_FAILURE_CODES, type RunFailureCode } from "./errors.ts";
@@ -126,6 +127,7 @@ export class Resumer {
       await deps.store.write({ handlerId: rec.handlerId, runId: rec.runId, handler: record, lease });
     }
     const run = deps.runs.track(record, workflow, true, lease);
+    startRunSpan(run, undefined, true);
     try {
       run.handler = workflow.resume(cp.data as Checkpoint, { keepHistory: false, commit: createCommit(deps, run), observer: deps.activity.observerFor(run) });
     } catch (error) {

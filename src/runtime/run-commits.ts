@@ -5,6 +5,7 @@ import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import type { RunPersistenceError } from "./errors.ts";
 import type { IdleRelease } from "./idle-release.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
+import { endRunSpan } from "./tracing.ts";
 import type { RuntimeLogger } from "./logger.ts";
 import { persistenceFailure } from "./persistence-failure.ts";
 import type { Retention } from "./retention.ts";
@@ -75,6 +76,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     run.idle = idle;
     run.releasable = idle && isReleasable(run.workflow, batch.checkpoint);
     if (batch.terminal) {
+      endRunSpan(run, handler!);
       runs.forget(run);
       runs.ended(run.handlerId, handler!);
       noteEnded(deps, handler!);
@@ -154,6 +156,7 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
     final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(run.workflow.name, failed)];
   }
   const numbered = await deps.unpersisted.add(record, final, run.lease);
+  endRunSpan(run, record);
   deps.runs.forget(run);
   deps.runs.ended(run.handlerId, record);
   noteEnded(deps, record);

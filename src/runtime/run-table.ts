@@ -1,3 +1,4 @@
+import { endRunSpan } from "./tracing.ts";
 import type { Workflow } from "../workflows/index.ts";
 import type { HandlerRecord } from "../store/types.ts";
 import { type ActiveRun, createActiveRun } from "./active-run.ts";
@@ -47,14 +48,16 @@ export class RunTable {
     return run;
   }
 
-  /** Stop keeping `run` (ended, released, or refused by the store); its idle timer goes with it. */
+  /** Stop keeping `run` (ended, released, or refused by the store); its idle timer and open span go with it. */
   forget(run: ActiveRun): void {
     if (run.idleTimer) clearTimeout(run.idleTimer);
     run.idleTimer = null;
+    endRunSpan(run, null);
     if (this.active.get(run.handlerId) === run) this.active.delete(run.handlerId);
   }
 
   clear(): void {
+    for (const run of this.active.values()) endRunSpan(run, null);
     this.active.clear();
   }
 

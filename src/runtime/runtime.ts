@@ -15,6 +15,8 @@ import { type CommitDeps, createCommit } from "./run-commits.ts";
 import { RunTable, type TerminalWait } from "./run-table.ts";
 import { StepActivity } from "./step-activity.ts";
 import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
+import { startRunSpan } from "./tracing.ts";
+import type { Context } from "@opentelemetry/api";
 import { UnpersistedEndings } from "./unpersisted.ts";
 
 export interface RuntimeOptions {
@@ -41,6 +43,11 @@ export interface RuntimeOptions {
 }
 
 export const DEFAULT_MAX_RECOVERY_ATTEMPTS = 3;
+
+export interface StartRunOptions {
+  /** The OpenTelemetry context of the request that starts the run: the run's span becomes its child. */
+  traceContext?: Context;
+}
 
 /**
  * Owns the runs between the engine and the store: starts them (answering only once the handler, its
@@ -203,7 +210,7 @@ export class Runtime {
    * Start a run; resolves with the record as created (`running`) once the handler, its start event and
    * its first checkpoint are committed together: an acknowledged run always resumes after a crash.
    */
-  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null): Promise<HandlerRecord> {
+  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
     const workflow = this.workflow(workflowName);
     if (!workflow) throw new RuntimeError({ code: "WORKFLOW_NOT_FOUND" });
     const handlerId = requestedId ?? generateId();
@@ -233,6 +240,7 @@ export class Runtime {
       };
       // Shared by replicas: the first write takes the run's lease with this token.
       const run = this.runs.track(record, workflow, false, this.store.leases ? generateId() : undefined);
+      startRunSpan(run, options.traceContext, false);
       const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
       try {
         run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });

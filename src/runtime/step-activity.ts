@@ -1,6 +1,8 @@
 import { errorMessage, errorType, type RunObserver } from "../workflows/index.ts";
 import type { RuntimeLogger } from "./logger.ts";
 import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
+import { failStepSpan, startStepSpan, type TracedRun, withSpan } from "./tracing.ts";
+import type { Span } from "@opentelemetry/api";
 import { userFrame } from "./user-frame.ts";
 
 /** A step attempt executing now, for a stall report. */
@@ -14,11 +16,7 @@ export interface RunningStep {
   since: number;
 }
 
-export interface RunIdentity {
-  workflowName: string;
-  handlerId: string;
-  runId: string;
-}
+export type RunIdentity = TracedRun;
 
 /**
  * Tells what runs' steps do: every failed attempt is logged (warning while retries remain, error for the
@@ -29,6 +27,7 @@ export interface RunIdentity {
 interface Attempt {
   step: RunningStep;
   startedAt: number;
+  span: Span;
 }
 
 export class StepActivity {
@@ -47,10 +46,12 @@ export class StepActivity {
   /** The observer for one run's handler. */
   observerFor(run: RunIdentity): RunObserver {
     const key = (invocation: string) => `${run.runId}/${invocation}`;
+    /** Spans of attempts that just ended, kept until the failure that may follow at once is on them. */
+    const ending = new Map<string, Span>();
     return {
       stepStarted: (a) => {
         const entry: RunningStep = { workflow: run.workflowName, handlerId: run.handlerId, runId: run.runId, step: a.step, attempt: a.attempt, since: Date.now() };
-        this.attempts.set(key(a.invocation), { step: entry, startedAt: performance.now() });
+        this.attempts.set(key(a.invocation), { step: entry, startedAt: performance.now(), span: startStepSpan(run, a.step, a.attempt) });
         this.version++;
         this.onStart?.(entry);
       },
@@ -61,8 +62,22 @@ export class StepActivity {
         this.attempts.delete(k);
         this.version++;
         this.metrics.stepAttempt(run.workflowName, a.step, (performance.now() - attempt.startedAt) / 1000);
+        // The engine reports a failure right after the end of its attempt, synchronously: the span
+        // closes a microtask later, with the error on it.
+        ending.set(a.invocation, attempt.span);
+        queueMicrotask(() => {
+          if (ending.get(a.invocation) !== attempt.span) return;
+          ending.delete(a.invocation);
+          attempt.span.end();
+        });
+      },
+      around: (a, body) => {
+        const attempt = this.attempts.get(key(a.invocation));
+        return attempt ? withSpan(attempt.span, body) : body();
       },
       stepFailed: (f) => {
+        const span = ending.get(f.invocation);
+        if (span) failStepSpan(span, f.error, f.retryInSeconds !== null);
         this.metrics.stepFailed(run.workflowName, f.step, f.retryInSeconds !== null);
         const location = userFrame(f.error, this.projectDir);
         const fields = {

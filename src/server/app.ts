@@ -9,6 +9,7 @@ import { registerAccessControl } from "./plugins/access-control.ts";
 import { setCorsHeaders } from "./plugins/cors.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerRequestId, requestIdOf } from "./plugins/request-id.ts";
+import { registerTracing } from "./plugins/tracing.ts";
 import { registerAppRoutes, type Readiness } from "./routes/app-routes.ts";
 import { registerMetricsRoute } from "./routes/metrics.ts";
 import { registerDebuggerRoutes } from "./routes/debugger.ts";
@@ -111,6 +112,7 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
   });
 
   registerRequestId(app);
+  registerTracing(app);
   const base = `/deployments/${config.deploymentName}`;
   registerAccessControl(app, { access, cors: config.cors !== false, base });
   registerErrorHandler(app, logger);

@@ -54,14 +54,18 @@ export class Attempts {
     this.observe("stepStarted", inv);
     // `then` turns synchronous throws into rejections; both outcomes are always handled, and a stale
     // attempt's late outcome is ignored by its token. The scope follows every callback the step schedules.
-    runInStepScope(this.scopeOf(inv, token), () =>
-      Promise.resolve()
-        .then(() => inv.step.fn(inv.event, ctx))
-        .then(
-          (value) => this.settled(inv, token, true, value),
-          (error) => this.settled(inv, token, false, error),
-        ),
-    );
+    const body = () =>
+      runInStepScope(this.scopeOf(inv, token), () =>
+        Promise.resolve()
+          .then(() => inv.step.fn(inv.event, ctx))
+          .then(
+            (value) => this.settled(inv, token, true, value),
+            (error) => this.settled(inv, token, false, error),
+          ),
+      );
+    const around = host.observer?.around;
+    if (around) around.call(host.observer, { step: inv.step.name, invocation: inv.id, attempt: inv.attempt, maxAttempts: inv.step.retry.maxAttempts }, body);
+    else body();
   }
 
   /** Tell the observer an attempt ended without settling (the run ended or was detached under it). */

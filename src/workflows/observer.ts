@@ -23,4 +23,10 @@ export interface RunObserver {
   /** The attempt ended (returned, failed, timed out, or the run ended or was detached under it). */
   stepEnded?(attempt: StepAttempt): void;
   stepFailed?(failure: StepAttemptFailure): void;
+  /**
+   * Runs an attempt's code (and everything it schedules) inside a context of the observer's — a
+   * tracing span, so that spans the step's own code opens nest under its attempt. Called after
+   * `stepStarted`; must call `body` once, synchronously, and return its result.
+   */
+  around?<T>(attempt: StepAttempt, body: () => T): T;
 }

@@ -3,6 +3,7 @@ import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
 import { isTruthy, resolveStartEvent } from "../inbound.ts";
+import { traceContextOf } from "../plugins/tracing.ts";
 import type { RunRequest, WorkflowNameParams } from "../schemas/requests.ts";
 import type { InputOf } from "../operation.ts";
 import type { ApiContext } from "./context.ts";
@@ -19,7 +20,7 @@ export function runWorkflowNowait(ctx: ApiContext, input: RunInput): Promise<unk
   return run(ctx, input, false);
 }
 
-async function run(ctx: ApiContext, { params, body: readBody, reply }: RunInput, wait: boolean): Promise<unknown> {
+async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunInput, wait: boolean): Promise<unknown> {
   const { name } = params;
   const entry = ctx.catalog.require(name);
   // Validated by RunRequest: handler_id is absent, null, "" or a valid id.
@@ -31,7 +32,7 @@ async function run(ctx: ApiContext, { params, body: readBody, reply }: RunInput,
   const start = resolveStartEvent(entry.workflow, entry.registry, body);
   let record: HandlerRecord;
   try {
-    record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null);
+    record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null, { traceContext: traceContextOf(req) });
   } catch (error) {
     // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
     if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {

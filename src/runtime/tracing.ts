@@ -1,0 +1,71 @@
+import { type Context, context, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { HandlerRecord } from "../store/types.ts";
+
+/**
+ * OpenTelemetry spans of runs and step attempts, through `@opentelemetry/api` only: without an SDK
+ * installed by the user they cost a no-op object each. A proxy tracer, so an SDK registered after
+ * llamactl was imported still gets them.
+ */
+const tracer = trace.getTracer("llamactl");
+
+/** What a span of a run needs to know about it; `span` is the run's span while this process drives it. */
+export interface TracedRun {
+  workflowName: string;
+  handlerId: string;
+  runId: string;
+  span?: Span;
+}
+
+/**
+ * Open the span of a run driven here: a child of the request that started it (`parent`), or a root for
+ * a run resumed after a restart, claimed from another replica or rebuilt for an answer.
+ */
+export function startRunSpan(run: TracedRun, parent: Context | undefined, resumed: boolean): void {
+  run.span = tracer.startSpan(
+    `workflow.run ${run.workflowName}`,
+    { attributes: { "llamactl.workflow": run.workflowName, "llamactl.handler_id": run.handlerId, "llamactl.run_id": run.runId, "llamactl.resumed": resumed } },
+    parent ?? ROOT_CONTEXT,
+  );
+}
+
+/**
+ * Close the span of a run: with its final status when it ended (`ending`), or marked as having left
+ * this process (released while waiting, taken over by a replica, shut down) — a resumed run opens a new one.
+ */
+export function endRunSpan(run: TracedRun, ending: HandlerRecord | null): void {
+  const span = run.span;
+  if (!span) return;
+  run.span = undefined;
+  if (ending) {
+    span.setAttribute("llamactl.status", ending.status);
+    if (ending.status === "failed") span.setStatus({ code: SpanStatusCode.ERROR, message: ending.error ?? undefined });
+  } else {
+    span.setAttribute("llamactl.left_process", true);
+  }
+  span.end();
+}
+
+/** The span of one step attempt, a child of its run's. */
+export function startStepSpan(run: TracedRun, step: string, attempt: number): Span {
+  const parent = run.span ? trace.setSpan(ROOT_CONTEXT, run.span) : ROOT_CONTEXT;
+  return tracer.startSpan(
+    `workflow.step ${step}`,
+    { attributes: { "llamactl.workflow": run.workflowName, "llamactl.handler_id": run.handlerId, "llamactl.run_id": run.runId, "llamactl.step": step, "llamactl.attempt": attempt } },
+    parent,
+  );
+}
+
+/** A step attempt failed: the error on its span. */
+export function failStepSpan(span: Span, error: unknown, retried: boolean): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setAttribute("llamactl.retried", retried);
+}
+
+/**
+ * Run a step attempt's code with its span active: with the user's SDK (and its context manager)
+ * installed, spans the step opens — a model call, an HTTP request — become children of the attempt.
+ */
+export function withSpan<T>(span: Span, body: () => T): T {
+  return context.with(trace.setSpan(context.active(), span), body);
+}

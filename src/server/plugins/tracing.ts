@@ -1,0 +1,37 @@
+import { type Context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+
+const tracer = trace.getTracer("llamactl");
+const spans = new WeakMap<FastifyRequest, Span>();
+
+/**
+ * One OpenTelemetry span per HTTP request (`@opentelemetry/api` only: a no-op until the user installs
+ * an SDK), a child of the caller's `traceparent` when the installed propagator reads one. It ends when
+ * the response is done (streams included) with the status code; 5xx marks it failed. Named by the
+ * route's pattern, never the raw URL (ids would make every name unique).
+ */
+export function registerTracing(app: FastifyInstance): void {
+  app.addHook("onRequest", (req, reply, done) => {
+    const route = req.routeOptions.url;
+    const path = req.url.split("?", 1)[0];
+    const span = tracer.startSpan(
+      route ? `${req.method} ${route}` : req.method,
+      { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "url.path": path, ...(route ? { "http.route": route } : {}), "llamactl.request_id": req.id } },
+      propagation.extract(ROOT_CONTEXT, req.headers),
+    );
+    spans.set(req, span);
+    reply.raw.once("close", () => {
+      const status = reply.raw.statusCode;
+      span.setAttribute("http.response.status_code", status);
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+    done();
+  });
+}
+
+/** The trace context of a request's span, for the run it starts (the run's span becomes its child). */
+export function traceContextOf(req: FastifyRequest): Context | undefined {
+  const span = spans.get(req);
+  return span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+}
