@@ -8,9 +8,11 @@
  * (React, @llamaindex/ui, …) are already bundled into them and would add ~460 MB to node_modules. The
  * files are committed, so `npm ci` and the server never touch the network for the debugger.
  *
- * One change is made: app.css's `@import` of Google Fonts is dropped so the page works offline and never
- * leaves the machine (the stylesheet falls back to system-ui). manifest.json records the version, the
- * tarball's integrity and the files' sha256; the server reads the version from it.
+ * Changes made: app.css's `@import` of Google Fonts is dropped so the page works offline and never leaves
+ * the machine (the stylesheet falls back to system-ui), and app.js gets the patches of
+ * scripts/debugger-patches.mjs (each says why; the update fails, naming the patch, when the new bundle no
+ * longer has a patch's snippet). manifest.json records the version, the tarball's integrity, the files'
+ * sha256 and the changes; the server reads the version from it.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -18,6 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { applyDebuggerPatches, DEBUGGER_PATCHES } from "./debugger-patches.mjs";
 
 const PACKAGE = "@llamaindex/workflow-debugger";
 const TARGET = fileURLToPath(new URL("../vendor/workflow-debugger/", import.meta.url));
@@ -36,7 +39,7 @@ try {
   const packed = JSON.parse(execFileSync(npm, ["pack", `${PACKAGE}@${version}`, "--json", "--pack-destination", work], { encoding: "utf8" }))[0];
   execFileSync("tar", ["-xzf", join(work, packed.filename), "-C", work]);
   const dist = join(work, "package", "dist");
-  const js = readFileSync(join(dist, "app.js"));
+  const js = applyDebuggerPatches(readFileSync(join(dist, "app.js"), "utf8"));
   const originalCss = readFileSync(join(dist, "app.css"), "utf8");
   const dropped = originalCss.match(EXTERNAL_IMPORT) ?? [];
   const css = originalCss.replace(EXTERNAL_IMPORT, "");
@@ -52,11 +55,11 @@ try {
     version,
     integrity: packed.integrity,
     files: { "app.js": sha256(js), "app.css": sha256(css) },
-    changes: dropped.map((statement) => `app.css: removed ${statement}`),
+    changes: [...dropped.map((statement) => `app.css: removed ${statement}`), ...DEBUGGER_PATCHES.map((p) => `app.js: ${p.name}`)],
   };
   writeFileSync(join(TARGET, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(TARGET, "NOTICE.md"), notice(version, dropped));
-  console.log(`Vendored ${PACKAGE}@${version} into ${TARGET} (app.js ${kib(js.length)}, app.css ${kib(css.length)}).`);
+  console.log(`Vendored ${PACKAGE}@${version} into ${TARGET} (app.js ${kib(Buffer.byteLength(js))}, app.css ${kib(css.length)}, ${DEBUGGER_PATCHES.length} patches).`);
   console.log("Next: run the debugger tests (npx vitest run test/http/debugger.test.ts test/browser) and commit vendor/workflow-debugger/.");
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -74,7 +77,10 @@ function notice(v, dropped) {
 https://github.com/run-llama/llama-ui (\`packages/workflow-debugger\`). They are served unchanged at
 \`/debugger/assets/\` by \`llamactl serve\`, except:
 
-${dropped.length ? dropped.map((s) => `- \`app.css\`: removed \`${s}\` (the page must work offline; fonts fall back to system-ui).`).join("\n") : "- nothing."}
+${dropped.length ? dropped.map((s) => `- \`app.css\`: removed \`${s}\` (the page must work offline; fonts fall back to system-ui).`).join("\n") : "- \`app.css\`: nothing."}
+${DEBUGGER_PATCHES.map((p) => `- \`app.js\`, ${p.name}: ${p.why}`).join("\n")}
+
+The patches live in \`scripts/debugger-patches.mjs\` (the exact snippets replaced).
 
 ## Licence
 

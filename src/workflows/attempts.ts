@@ -23,6 +23,10 @@ export interface AttemptHost {
   failed(inv: Invocation, error: unknown): void;
   /** An attempt already over misbehaved: end the run with `error`. */
   failRun(inv: Invocation, error: unknown): void;
+  /** The current attempt failed and another follows: publish that the step stopped without output. */
+  attemptFailed(inv: Invocation): void;
+  /** Publish that the step runs again and run the invocation's next attempt once that is committed. */
+  retry(inv: Invocation): void;
   afterCommit(effect: () => void): void;
   flush(): void;
 }
@@ -145,13 +149,16 @@ export class Attempts {
     // A retry is a fresh attempt: its effects are its own (collect results excepted, see Invocation).
     inv.journal = [];
     inv.replayLength = 0;
+    // The log shows the failed attempt and the retry as the reference does: the step stops (no output),
+    // then runs again.
+    this.host.attemptFailed(inv);
     if (delay > 0) {
       inv.timer = setTimeout(() => {
         inv.timer = null;
-        this.execute(inv);
+        if (this.host.isRunning()) this.host.retry(inv);
       }, delay * 1000);
     } else {
-      this.host.afterCommit(() => this.execute(inv));
+      this.host.retry(inv);
     }
     this.host.flush();
   }

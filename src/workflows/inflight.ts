@@ -74,6 +74,11 @@ export class InflightInvocations {
     this.publishState(inv, "not_running", outputName);
   }
 
+  /** The current attempt of `inv` ended without output and another follows: it keeps its worker. */
+  stopped(inv: Invocation, outputName: string | null): void {
+    this.publishState(inv, "not_running", outputName);
+  }
+
   private publishState(inv: Invocation, state: "running" | "not_running", outputName: string | null): void {
     this.host.publish(
       makeEvent(StepStateChanged, {

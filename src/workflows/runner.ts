@@ -87,6 +87,11 @@ export class RunMachine implements StepHost, CommitHost {
         this.terminate(stepFailedOutcome(inv.step.name, error, inv.attempt, (Date.now() - inv.startedAt) / 1000));
         this.flush();
       },
+      attemptFailed: (inv) => this.inflight.stopped(inv, null),
+      retry: (inv) => {
+        this.inflight.start(inv, false);
+        this.flush();
+      },
       afterCommit: (effect) => this.loop.afterCommit(effect),
       flush: () => this.flush(),
     });

@@ -36,13 +36,15 @@ export interface NetworkLog {
   external: string[];
   /** Requests to the server under test, with their status once answered. */
   local: NetworkEntry[];
+  /** Requests to the server under test that failed without an answer (`requestfailed`: reset, aborted, …). */
+  failed: string[];
   /** What the page's Content-Security-Policy refused (console reports): a page must pass its own CSP. */
   cspViolations: string[];
 }
 
 /** Record the page's requests; abort any that would leave `origin` (the page then behaves as offline). */
 export async function watchNetwork(page: Page, origin: string): Promise<NetworkLog> {
-  const log: NetworkLog = { external: [], local: [], cspViolations: [] };
+  const log: NetworkLog = { external: [], local: [], failed: [], cspViolations: [] };
   page.on("console", (message) => {
     if (/Content Security Policy/i.test(message.text())) log.cspViolations.push(message.text());
   });
@@ -59,6 +61,9 @@ export async function watchNetwork(page: Page, origin: string): Promise<NetworkL
     const entry = { method: request.method(), path: url.pathname + url.search, status: null };
     entries.set(request, entry);
     log.local.push(entry);
+  });
+  page.on("requestfailed", (request) => {
+    if (entries.has(request)) log.failed.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText}`);
   });
   page.on("response", (response) => {
     const entry = entries.get(response.request());

@@ -1,50 +1,27 @@
 /**
  * The vendored @llamaindex/workflow-debugger against real `llamactl serve` processes, one per example
  * (the page talks to one deployment, given by `?api=`), driven in headless Chromium with every request
- * leaving the server aborted: the page must work offline.
+ * leaving the server aborted: the page must work offline. Here runs start from the page's form;
+ * debugger-history.test.ts opens runs that started (and often ended) before the page looked.
  */
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServeProcess, startServe } from "../e2e/serve-process.ts";
-import { launchChromium, type NetworkLog, watchNetwork } from "./chromium.ts";
+import { launchChromium } from "./chromium.ts";
+import {
+  badge,
+  eventRows,
+  expectHealthyNetwork,
+  expectLastUpdatedAsDate,
+  finalResult,
+  openDebugger,
+  pickWorkflow,
+  rowData,
+  runFromForm,
+  showInternalEvents,
+} from "./debugger-page.ts";
 
-interface DebuggerPage {
-  page: Page;
-  network: NetworkLog;
-}
-
-/**
- * Bundle 0.2.42 renders its run list and workflow picker once with the page's origin as API base before
- * it applies `?api=`: those two GETs reach the server's root, which has no such routes (404 by
- * serve.md §3). They are the only requests allowed to fail.
- */
-const PRE_API_REQUESTS = new Set(["GET /handlers", "GET /workflows"]);
-
-/**
- * Every request stayed on the server and answered as the bundle expects: 2xx under the deployment, except
- * `GET /handlers/{id}` of a cancelled or failed handler, which is a 500 whose body is the Handler
- * (http-api.md §3.8; the bundle reads it as a handler).
- */
-function expectHealthyNetwork({ network }: DebuggerPage, deployment: string, endedHandler?: string): void {
-  expect(network.external).toEqual([]);
-  expect(network.cspViolations).toEqual([]);
-  const api = network.local.filter((r) => r.path.startsWith(`/deployments/${deployment}/`));
-  expect(api.length).toBeGreaterThan(0);
-  const handlerBodied = (r: { method: string; path: string; status: number | null }) =>
-    endedHandler !== undefined && r.method === "GET" && r.path === `/deployments/${deployment}/handlers/${endedHandler}` && r.status === 500;
-  expect(api.filter((r) => r.status !== null && (r.status < 200 || r.status > 299) && !handlerBodied(r))).toEqual([]);
-  const other = network.local.filter((r) => !r.path.startsWith(`/deployments/${deployment}/`) && !r.path.startsWith("/debugger"));
-  for (const r of other) {
-    expect(PRE_API_REQUESTS.has(`${r.method} ${r.path}`), `${r.method} ${r.path}`).toBe(true);
-    expect(r.status).toBe(404);
-  }
-  const assets = network.local.filter((r) => r.path.startsWith("/debugger"));
-  expect(assets.map((r) => `${r.method} ${r.path.replace(/\?.*/, "")} ${r.status}`)).toEqual(
-    expect.arrayContaining(["GET /debugger 307", "GET /debugger/index.html 200", "GET /debugger/assets/app.js 200", "GET /debugger/assets/app.css 200"]),
-  );
-}
-
-describe("the workflow debugger in a headless browser", () => {
+describe("the workflow debugger in a headless browser: runs started from the page", () => {
   const servers: Record<"quickstart" | "streaming" | "hitl", ServeProcess> = {} as never;
   let browser: Browser;
 
@@ -64,57 +41,30 @@ describe("the workflow debugger in a headless browser", () => {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   });
 
-  /** Open `/debugger` (following the redirect) and pick `workflow` in the title bar. */
-  async function openDebugger(server: ServeProcess, workflow: string): Promise<DebuggerPage> {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(30_000);
-    const network = await watchNetwork(page, server.origin);
-    await page.goto(`${server.origin}/debugger`);
-    const deployment = new URL(server.base).pathname;
-    expect(page.url()).toBe(`${server.origin}/debugger/index.html?api=${encodeURIComponent(deployment)}`);
-    await page.getByRole("combobox").click();
-    const options = page.getByRole("option");
-    await options.first().waitFor();
-    await expect.poll(() => options.allInnerTexts(), { timeout: 10_000 }).toEqual([workflow]);
-    await options.first().click();
-    await page.getByRole("button", { name: "Run Workflow" }).waitFor();
-    return { page, network };
-  }
-
-  /** Click "Run Workflow"; resolves with the run-nowait request's body and the new handler's id. */
-  async function run(page: Page, workflow: string): Promise<{ body: unknown; handlerId: string }> {
-    const [response] = await Promise.all([
-      page.waitForResponse((r) => r.url().endsWith(`/workflows/${workflow}/run-nowait`)),
-      page.getByRole("button", { name: "Run Workflow" }).click(),
-    ]);
-    expect(response.status()).toBe(200);
-    return { body: response.request().postDataJSON(), handlerId: (await response.json()).handler_id };
-  }
-
-  const badge = (page: Page, status: string) => page.locator("text=Run Details").locator("..").locator("..").getByText(status, { exact: true });
-  const eventRows = (page: Page, type: string) => page.locator("tbody tr", { has: page.locator("code", { hasText: new RegExp(`^${type}$`) }) });
-  const finalResult = (page: Page) => page.locator("h4", { hasText: "Final Result" }).locator("..");
-
-  it("quickstart: lists the workflows, runs answer-question from its schema form, shows the graph and receives the result", async () => {
-    const dbg = await openDebugger(servers.quickstart, "answer-question");
+  it("quickstart: lists the workflows, runs answer-question from its schema form, shows the graph, its events and the result of a run that ended before the page subscribed", async () => {
+    const dbg = await openDebugger(browser, servers.quickstart);
     const { page } = dbg;
+    await page.getByRole("combobox").click();
+    await expect.poll(() => page.getByRole("option").allInnerTexts(), { timeout: 10_000 }).toEqual(["answer-question"]);
+    await page.keyboard.press("Escape");
+    await pickWorkflow(page, "answer-question");
     // The form is generated from the start event's schema (field name, required mark, description).
     await page.getByText("What to answer", { exact: true }).waitFor();
     await page.getByRole("textbox").first().fill("What is the capital of France?");
-    const handlerRead = page.waitForResponse(async (r) => /\/handlers\/[A-Za-z0-9]+$/.test(new URL(r.url()).pathname) && (await r.json()).status === "completed");
-    const { body, handlerId } = await run(page, "answer-question");
+    const { body, handlerId } = await runFromForm(page, "answer-question");
     expect(body).toEqual({ start_event: { question: "What is the capital of France?" } });
 
-    // The page reads the finished handler: its status and result. (Bundle 0.2.42 renders a "Final
-    // Result" only for runs it streams; this one ends before it subscribes.)
-    expect((await (await handlerRead).json()).result).toEqual({
-      value: { result: "Answer to What is the capital of France?" },
-      qualified_name: "workflows.events.StopEvent",
-      type: "StopEvent",
-      types: null,
-    });
+    // The run is over before the page reads it; the page still follows it from its first event.
+    await finalResult(page).getByText("Answer to What is the capital of France?", { exact: true }).waitFor();
     await badge(page, "completed").waitFor();
     await page.getByText(handlerId, { exact: true }).waitFor();
+    await showInternalEvents(page);
+    expect(await rowData(page, "StepStateChanged", 2)).toEqual([
+      { name: "generate", step_state: "running", worker_id: "0", input_event_name: "QuestionEvent", output_event_name: null },
+      { name: "generate", step_state: "not_running", worker_id: "0", input_event_name: "QuestionEvent", output_event_name: "StopEvent" },
+    ]);
+    expect(await rowData(page, "StopEvent")).toEqual([{ result: "Answer to What is the capital of France?" }]);
+    await expectLastUpdatedAsDate(page);
 
     // The graph, from /representation: the step between the start and stop events.
     const nodes = page.locator(".react-flow__node");
@@ -124,51 +74,77 @@ describe("the workflow debugger in a headless browser", () => {
       .poll(async () => (await nodes.allInnerTexts()).map((t) => t.split("\n")[0].trim()), { timeout: 10_000 })
       .toEqual(expect.arrayContaining(["generate", "QuestionEvent", "StopEvent"]));
     await expect.poll(() => page.locator(".react-flow__edge").count(), { timeout: 10_000 }).toBe(2);
-    expectHealthyNetwork(dbg, "app");
+    expectHealthyNetwork(dbg);
     await page.close();
   }, 60_000);
 
   it("streaming: follows count's progress events over SSE and shows the final result", async () => {
-    const dbg = await openDebugger(servers.streaming, "count");
+    const dbg = await openDebugger(browser, servers.streaming);
     const { page } = dbg;
+    await pickWorkflow(page, "count");
     await page.getByText("How many progress events to publish", { exact: true }).waitFor();
     const inputs = page.locator("input");
     await inputs.nth(0).fill("3");
-    // Slow enough for the page to subscribe before the end (its first subscription starts at "now").
-    await inputs.nth(1).fill("500");
-    const { body } = await run(page, "count");
-    expect(body).toEqual({ start_event: { n: 3, delay_ms: 500 } });
+    await inputs.nth(1).fill("100");
+    const { body } = await runFromForm(page, "count");
+    expect(body).toEqual({ start_event: { n: 3, delay_ms: 100 } });
 
     await finalResult(page).getByText("3", { exact: true }).waitFor();
-    // The page renders its event list in batches: wait for the third row, then check there are no more.
-    await eventRows(page, "ProgressEvent").nth(2).waitFor();
-    expect(await eventRows(page, "ProgressEvent").count()).toBe(3);
-    const values = () => eventRows(page, "ProgressEvent").locator("pre, code").allInnerTexts().then((t) => t.join("\n"));
-    for (const i of [1, 2, 3]) await expect.poll(values, { timeout: 10_000 }).toContain(`"i": ${i}`);
+    expect(await rowData(page, "ProgressEvent", 3)).toEqual([1, 2, 3].map((i) => ({ i, n: 3 })));
     await badge(page, "completed").waitFor();
     const stream = dbg.network.local.find((r) => r.path.includes("/events/"));
-    expect(stream?.path).toMatch(/^\/deployments\/streaming\/events\/[A-Za-z0-9]{10}\?sse=true&include_internal=true$/);
+    expect(stream?.path).toMatch(/^\/deployments\/streaming\/events\/[A-Za-z0-9]{10}\?sse=true&include_internal=true&after_sequence=-1$/);
     expect(stream?.status).toBe(200);
-    expectHealthyNetwork(dbg, "streaming");
+    expectHealthyNetwork(dbg);
     await page.close();
   }, 60_000);
 
-  it("hitl: starts confirm, answers it from the Send Event dialog and shows approved", async () => {
-    const dbg = await openDebugger(servers.hitl, "confirm");
+  it("streaming: a retried step shows its failed attempt and the retry, then the result", async () => {
+    const dbg = await openDebugger(browser, servers.streaming);
     const { page } = dbg;
+    await pickWorkflow(page, "flaky");
+    const { body } = await runFromForm(page, "flaky");
+    expect(body).toEqual({ start_event: {} });
+    await finalResult(page).getByText("fetched on attempt 2", { exact: true }).waitFor();
+    await badge(page, "completed").waitFor();
+    await showInternalEvents(page);
+    const state = (step_state: string, output_event_name: string | null) => ({ name: "fetch", step_state, worker_id: "0", input_event_name: "FlakyStart", output_event_name });
+    expect(await rowData(page, "StepStateChanged", 4)).toEqual([state("running", null), state("not_running", null), state("running", null), state("not_running", "StopEvent")]);
+    expectHealthyNetwork(dbg);
+    await page.close();
+  }, 60_000);
+
+  it("streaming: a run that fails shows its error and the failing step", async () => {
+    const dbg = await openDebugger(browser, servers.streaming);
+    const { page } = dbg;
+    await pickWorkflow(page, "flaky");
+    await page.locator("input").first().fill("2");
+    const { handlerId } = await runFromForm(page, "flaky");
+    const error = 'Step "fetch" failed after 2 attempts: attempt 2: the upstream service did not answer';
+    await finalResult(page).getByText(`Run failed: ${error}`, { exact: true }).waitFor();
+    await badge(page, "failed").waitFor();
+    expect(await rowData(page, "WorkflowFailedEvent")).toEqual([
+      { step_name: "fetch", exception: { exception_type: "Error", exception_message: error }, attempts: 2, elapsed_seconds: expect.any(Number) },
+    ]);
+    expectHealthyNetwork(dbg, [handlerId]);
+    await page.close();
+  }, 60_000);
+
+  it("hitl: starts confirm, shows its question, answers it from Send Event (the awaited event preselected) and shows approved", async () => {
+    const dbg = await openDebugger(browser, servers.hitl);
+    const { page } = dbg;
+    await pickWorkflow(page, "confirm");
     await page.getByRole("textbox").first().fill("deploy");
-    const subscribed = page.waitForResponse((r) => r.url().includes("/deployments/hitl/events/"));
-    const { body, handlerId } = await run(page, "confirm");
+    const { body, handlerId } = await runFromForm(page, "confirm");
     expect(body).toEqual({ start_event: { topic: "deploy" } });
     await badge(page, "running").waitFor();
-    // The page follows the waiting run before it is answered (its stream is how it learns the result).
-    expect((await subscribed).status()).toBe(200);
+    expect(await rowData(page, "ConfirmRequest")).toEqual([{ prefix: "Proceed with deploy? (yes/no)" }]);
 
     await page.getByRole("button", { name: "Send Event" }).click();
     const dialog = page.getByRole("dialog");
-    await dialog.getByRole("combobox").click();
-    await page.getByRole("option", { name: "ConfirmResponse", exact: true }).click();
+    // The event the run waits for is preselected, never the start event.
     await dialog.getByText("response").first().waitFor();
+    expect(await dialog.getByRole("combobox").innerText()).toBe("ConfirmResponse");
     await dialog.getByRole("textbox").first().fill("yes");
     const [sent] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith(`/events/${handlerId}`) && r.request().method() === "POST"),
@@ -181,19 +157,26 @@ describe("the workflow debugger in a headless browser", () => {
 
     await finalResult(page).getByText("deploy: approved", { exact: true }).waitFor();
     await badge(page, "completed").waitFor();
-    expectHealthyNetwork(dbg, "hitl");
+    expectHealthyNetwork(dbg);
     await page.close();
   }, 60_000);
 
-  it("streaming: a run cancelled while the page follows it ends as cancelled", async () => {
-    const dbg = await openDebugger(servers.streaming, "count");
+  it("streaming: a run cancelled while the page follows it ends as cancelled; Send Event never preselects the start event", async () => {
+    const dbg = await openDebugger(browser, servers.streaming);
     const { page } = dbg;
+    await pickWorkflow(page, "count");
     const inputs = page.locator("input");
     await inputs.nth(0).fill("1000");
     await inputs.nth(1).fill("250");
-    const { handlerId } = await run(page, "count");
+    const { handlerId } = await runFromForm(page, "count");
     await eventRows(page, "ProgressEvent").first().waitFor();
     await badge(page, "running").waitFor();
+
+    await page.getByRole("button", { name: "Send Event" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText("Event Data").waitFor();
+    expect(await dialog.getByRole("combobox").innerText()).toBe("ProgressEvent");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
 
     // Bundle 0.2.42 has no cancel control: cancel through the API from the page, as a user would with fetch.
     const cancel = await page.evaluate(async (url) => {
@@ -209,10 +192,11 @@ describe("the workflow debugger in a headless browser", () => {
     expect(handler.status()).toBe(500);
     expect(await handler.json()).toMatchObject({ handler_id: handlerId, status: "cancelled", result: null, error: null });
     await badge(page, "cancelled").waitFor();
+    await eventRows(page, "WorkflowCancelledEvent").waitFor();
     const rows = await eventRows(page, "ProgressEvent").count();
     expect(rows).toBeGreaterThan(0);
     expect(rows).toBeLessThan(1000);
-    expectHealthyNetwork(dbg, "streaming", handlerId);
+    expectHealthyNetwork(dbg, [handlerId]);
     await page.close();
   }, 60_000);
 });

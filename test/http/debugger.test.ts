@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryLogger } from "../../src/server/logger.ts";
 import { registerErrorHandler } from "../../src/server/plugins/error-handler.ts";
 import { DEBUGGER_ASSETS_DIR, registerDebuggerRoutes } from "../../src/server/routes/debugger.ts";
+import { applyDebuggerPatches, DEBUGGER_PATCHES, PATCHED_VERSION } from "../../scripts/debugger-patches.mjs";
 import { closeTestApps, createTestApp, json } from "./helpers.ts";
 
 const TARGET = "/debugger/index.html?api=%2Fdeployments%2Fapp";
@@ -124,5 +125,26 @@ describe("the vendored @llamaindex/workflow-debugger build", () => {
     expect(css).not.toMatch(/@import\s*(url\()?\s*["']?https?:/);
     expect(css).not.toMatch(/url\(\s*["']?https?:/);
     expect(readFileSync(join(DEBUGGER_ASSETS_DIR, "NOTICE.md"), "utf8")).toContain(`@llamaindex/workflow-debugger ${manifest.version}`);
+  });
+
+  it("carries every patch of scripts/debugger-patches.mjs, listed in its manifest and NOTICE, for the version they were written against", () => {
+    const manifest = JSON.parse(readFileSync(join(DEBUGGER_ASSETS_DIR, "manifest.json"), "utf8"));
+    expect(manifest.version).toBe(PATCHED_VERSION);
+    const js = readFileSync(join(DEBUGGER_ASSETS_DIR, "app.js"), "utf8");
+    const notice = readFileSync(join(DEBUGGER_ASSETS_DIR, "NOTICE.md"), "utf8");
+    for (const patch of DEBUGGER_PATCHES) {
+      expect(js.split(patch.replace).length - 1, patch.name).toBe(1);
+      expect(js.includes(patch.find), patch.name).toBe(false);
+      expect(manifest.changes, patch.name).toContain(`app.js: ${patch.name}`);
+      expect(notice, patch.name).toContain(patch.name);
+    }
+  });
+
+  it("refuses to patch a bundle whose snippet moved, naming the patch", () => {
+    const [first] = DEBUGGER_PATCHES;
+    expect(() => applyDebuggerPatches("nothing here")).toThrow(`Patch "${first.name}" expects its snippet exactly once in app.js, found 0`);
+    const all = DEBUGGER_PATCHES.map((p) => p.find).join("\n");
+    expect(() => applyDebuggerPatches(`${all}\n${first.find}`)).toThrow(`found 2`);
+    expect(applyDebuggerPatches(all)).toBe(DEBUGGER_PATCHES.map((p) => p.replace).join("\n"));
   });
 });

@@ -49,6 +49,26 @@ describe("StepStateChanged", () => {
     expect(start.at(-1)).toMatchObject({ step_state: "not_running", output_event_name: null });
   });
 
+  it("shows a failed attempt that is retried: not_running with a null output, then running again, as the reference does", async () => {
+    let attempts = 0;
+    const wf = new Workflow({ name: "Flaky" }).step("fetch", { accepts: [Question], returns: [StopEvent], retry: { maxAttempts: 3, delay: 0.001 } }, (ev) => {
+      attempts += 1;
+      if (attempts < 3) throw new Error(`attempt ${attempts} failed`);
+      return StopEvent.create({ result: ev.data.question });
+    });
+    const handler = wf.run({ question: "q" });
+    await handler;
+    const step = (step_state: string, output_event_name: string | null) => ({ name: "fetch", step_state, worker_id: "0", input_event_name: "QuestionEvent", output_event_name });
+    expect(states(await readAll(handler, { includeInternal: true }))).toEqual([
+      step("running", null),
+      step("not_running", null),
+      step("running", null),
+      step("not_running", null),
+      step("running", null),
+      step("not_running", "StopEvent"),
+    ]);
+  });
+
   it("reports preparing with worker id <enqueued> for events queued without a free worker, and uses worker slots 0..n-1", async () => {
     const Item = Event.extend("Item", { i: z.number() });
     const gate = deferred();
