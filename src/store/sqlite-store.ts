@@ -8,7 +8,7 @@ import {
   toHandlerRecord,
   type SerializedWrite,
 } from "./records.ts";
-import { startCheckpointer } from "./sqlite-checkpointer.ts";
+import { type Checkpointer, startCheckpointer } from "./sqlite-checkpointer.ts";
 import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
 import { prepareStatements, type Statements } from "./sqlite-statements.ts";
@@ -69,7 +69,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw classifyStoreError(error, location, "open") ?? error;
   }
   const watch = watchStoreFile(db, location);
-  const checkpointer = startCheckpointer(db, location);
+  let checkpointer: Checkpointer;
+  try {
+    checkpointer = startCheckpointer(db, location);
+  } catch (error) {
+    watch.stop();
+    opened.close();
+    throw error;
+  }
   /** Committed last sequence per run, so appending needs no MAX() query. */
   const lastSequences = new Map<string, number>();
   const stats = { transactions: 0, operations: 0 };

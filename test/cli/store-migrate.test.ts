@@ -8,6 +8,7 @@ import { storeMigrateCommand } from "../../src/cli/commands/store-migrate.ts";
 import { describePostgresUrl, openPostgresStore, openSqliteStore, type EventEnvelope, type HandlerRecord, type HandlerStatus, type WorkflowStore } from "../../src/store/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { api, defaultDb, readLog, serve, useProjects, waitForEvent, waitForStatus } from "../durability/helpers.ts";
+import { runCli } from "../e2e/serve-process.ts";
 
 const dirs: string[] = [];
 const databases: TestDatabase[] = [];
@@ -122,6 +123,15 @@ describe("llamactl store migrate", { timeout: 60_000 }, () => {
     expect((copied.events["run-again-1"] as unknown[]).length).toBe(2);
     // The source is unchanged.
     expect(await read(() => openSqliteStore(file), contents)).toEqual(expected);
+  });
+
+  it("the real command exits 0 once both SQLite stores are closed (the checkpoint threads stopped, not abandoned)", async () => {
+    const { file, expected } = await sqliteSource();
+    const target = join(tempDir(), "copy.db");
+    const result = await runCli(["store", "migrate", "--from", file, "--to", target]);
+    expect(result.stdout).toContain(`Copied 5 handlers (11 events, 3 checkpoints) from ${file} to ${target}`);
+    expect(result.code).toBe(0);
+    expect(await read(() => openSqliteStore(target), contents)).toEqual(expected);
   });
 
   it("copies a PostgreSQL store (--from postgres, DATABASE_URL) into a new SQLite file (--to local) the same way", async () => {
