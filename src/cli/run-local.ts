@@ -34,7 +34,7 @@ export async function runWorkflowInProcess(workflow: Workflow<any>, input: Recor
   if (!options.json) process.stdout.write(`▶ ${workflow.name} · run ${handler.runId}\n`);
   try {
     for await (const event of handler.events()) {
-      const envelope = toEnvelope(workflow.name, event);
+      const envelope = toEnvelope(event);
       if (options.json) process.stdout.write(JSON.stringify(envelope) + "\n");
       else if (!isStopType(event.type) && !isInternalType(event.type)) process.stdout.write(formatEvent(envelope) + "\n");
       if (isInputRequired(envelope)) {
