@@ -41,7 +41,7 @@ export async function runWorkflowInProcess(workflow: Workflow<any>, input: Recor
   if (!options.json) printer.line(`▶ ${workflow.name} · run ${handler.runId}`);
   try {
     for await (const event of handler.events()) {
-      const envelope = toEnvelope(workflow.name, event);
+      const envelope = toEnvelope(event);
       if (options.json) process.stdout.write(JSON.stringify(envelope) + "\n");
       else if (!isStopType(event.type) && !isInternalType(event.type)) printer.event(envelope);
       if (isInputRequired(envelope)) {

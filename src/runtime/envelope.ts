@@ -1,11 +1,11 @@
 import { qualifiedName, type WorkflowEvent } from "../workflows/index.ts";
 import type { EventEnvelope } from "../store/types.ts";
 
-/** The wire envelope of an event published by a run of the workflow declared as `workflowName`. */
-export function toEnvelope(workflowName: string, event: WorkflowEvent<any>): EventEnvelope {
+/** The wire envelope of an event. */
+export function toEnvelope(event: WorkflowEvent<any>): EventEnvelope {
   return {
     value: { ...(event.data as Record<string, unknown>) },
-    qualified_name: qualifiedName(workflowName, event.type),
+    qualified_name: qualifiedName(event.type),
     type: event.type.name,
     types: event.type.ancestors.length ? [...event.type.ancestors] : null,
   };

@@ -152,6 +152,6 @@ export class Resumer {
     });
     const hint = code ? RUN_FAILURE_CODES[code].hint : undefined;
     this.deps.logger.warn(`Handler ${rec.handlerId} failed: ${message}`, { handler_id: rec.handlerId, code, ...(hint ? { hint } : {}) });
-    await this.finishWithoutEngine(rec, "failed", message, toEnvelope("", failed), lease);
+    await this.finishWithoutEngine(rec, "failed", message, toEnvelope(failed), lease);
   }
 }

@@ -35,7 +35,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
   return async (batch) => {
     // A run forgotten after a refused commit must not overwrite the checkpoint its successor resumes from.
     if (!runs.isCurrent(run)) return;
-    const events = batch.events.map((e) => toEnvelope(run.workflow.name, e));
+    const events = batch.events.map((e) => toEnvelope(e));
     const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
     const handler = recordAfter(runs, run, batch, events, idle);
     let stored: StoredEvent[];
@@ -117,7 +117,7 @@ function recordAfter(runs: RunTable, run: ActiveRun, batch: CommitBatch, events:
   if (batch.terminal) {
     const now = runs.now();
     const { status, error, stopEvent } = batch.terminal;
-    return { ...base, status, error, result: status === "completed" ? toEnvelope(run.workflow.name, stopEvent) : null, updatedAt: now, completedAt: now };
+    return { ...base, status, error, result: status === "completed" ? toEnvelope(stopEvent) : null, updatedAt: now, completedAt: now };
   }
   if (!run.persisted) return base;
   if (idle !== run.idle || recovered) return { ...base, updatedAt: runs.now() };
@@ -153,7 +153,7 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
       attempts: 0,
       elapsed_seconds: 0,
     });
-    final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(run.workflow.name, failed)];
+    final = [...events.filter((e) => !isStopEnvelope(e)), toEnvelope(failed)];
   }
   const numbered = await deps.unpersisted.add(record, final, run.lease);
   endRunSpan(run, record);

@@ -120,7 +120,7 @@ export class EventRegistry {
   private readonly sendable: Set<EventType<any>>;
   private readonly byName = new Map<string, EventType<any>>();
 
-  constructor(private readonly workflow: Workflow<any>) {
+  constructor(workflow: Workflow<any>) {
     this.types = workflowEventTypes(workflow);
     for (const t of this.types) this.byName.set(t.name, t);
     const { steps, externalTypes } = workflow.analyse();
@@ -167,7 +167,7 @@ export class EventRegistry {
   }
 
   resolveQualifiedName(qn: string): EventType<any> | null {
-    const exact = this.types.find((t) => qualifiedName(this.workflow.name, t) === qn);
+    const exact = this.types.find((t) => qualifiedName(t) === qn);
     if (exact) return exact;
     return this.resolveType(qn.slice(qn.lastIndexOf(".") + 1));
   }

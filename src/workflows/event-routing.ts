@@ -13,7 +13,6 @@ import type { Waiters } from "./waiters.ts";
 
 /** What routing an event needs from its run. */
 export interface RoutingHost {
-  readonly workflowName: string;
   readonly steps: readonly StepDefinition[];
   readonly queues: StepQueues;
   readonly waiters: Waiters;
@@ -60,7 +59,7 @@ export function routeEvent(host: RoutingHost, event: WorkflowEvent<any>, targetS
     host.publish(
       UnhandledEvent.create({
         event_type: event.type.name,
-        qualified_name: qualifiedName(host.workflowName, event.type),
+        qualified_name: qualifiedName(event.type),
         step_name: targetStep,
         idle: host.computeIdle(),
       }),

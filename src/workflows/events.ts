@@ -255,9 +255,16 @@ export function isInternalType(type: EventType<any>): boolean {
   return type.isSubtypeOf(InternalDispatchEvent);
 }
 
-/** `workflows.events.<Name>` for built-ins, `<WorkflowName>.<type>` for user events (the wire `qualified_name`). */
-export function qualifiedName(workflowName: string, type: EventType<any>): string {
-  return type.builtin ? `workflows.events.${type.name}` : `${workflowName}.${type.name}`;
+/**
+ * The wire `qualified_name`, `<module>.<Class>` as the reference writes it: `workflows.events.<Name>` for
+ * built-ins (the Python client imports the real class), `__main__.<type>` for user events. The reference
+ * writes `__main__.<Class>` for events of a workflow served from a script; the Python client's
+ * `load_event()` then takes the class of that name from the client's own script, and raises
+ * AttributeError when it has none. A TypeScript module path would only make it import whatever Python
+ * module happens to bear that name (docs/compatibility.md).
+ */
+export function qualifiedName(type: EventType<any>): string {
+  return type.builtin ? `workflows.events.${type.name}` : `__main__.${type.name}`;
 }
 
 /** Instance type produced by an event type. */

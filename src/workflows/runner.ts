@@ -103,7 +103,6 @@ export class RunMachine implements StepHost, CommitHost {
       flush: () => this.flush(),
     });
     this.routing = {
-      workflowName,
       steps: analysis.steps,
       queues: this.queues,
       waiters: this.waiters,

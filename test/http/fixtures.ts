@@ -25,7 +25,7 @@ export const slow = new Workflow({ name: "SlowFlow" }).step("wait_forever", { ac
   return StopEvent.create({ result: "unreachable" });
 });
 
-/** A user StopEvent subtype as the result (§2.1 `QuestionFlow.AnswerEvent`, checklist 47 and 58). */
+/** A user StopEvent subtype as the result (§2.1 `__main__.AnswerEvent`, checklist 47 and 58). */
 const AskStart = StartEvent.extend("AskStart", { question: z.string() });
 export const AnswerEvent = StopEvent.extend("AnswerEvent", { answer: z.string() });
 export const answer = new Workflow({ name: "QuestionFlow" }).step("respond", { accepts: [AskStart], returns: [AnswerEvent] }, (ev) =>

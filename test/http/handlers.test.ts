@@ -59,7 +59,7 @@ describe("GET /handlers", () => {
 
   it("shows a user stop subtype's type, types [\"StopEvent\"] and fields in run, GET /handlers/:id and the list", async () => {
     const t = await createTestApp();
-    const expected = '{"value":{"answer":"42 is the answer to life"},"qualified_name":"QuestionFlow.AnswerEvent","type":"AnswerEvent","types":["StopEvent"]}';
+    const expected = '{"value":{"answer":"42 is the answer to life"},"qualified_name":"__main__.AnswerEvent","type":"AnswerEvent","types":["StopEvent"]}';
     const run = await t.api("POST", "/workflows/answer/run", { body: { start_event: { question: "life" } } });
     expect(run.statusCode).toBe(200);
     expect(run.body).toContain(`"result":${expected}`);

@@ -28,7 +28,7 @@ describe("internal events and ordering", () => {
       { id: 0, envelope: internal("StepStateChanged", { name: "ask", step_state: "running", worker_id: "0", input_event_name: "ConfirmStart", output_event_name: null }) },
       {
         id: 1,
-        envelope: { value: { prefix: "Proceed with deploy? (yes/no)" }, qualified_name: "ConfirmFlow.ConfirmRequest", type: "ConfirmRequest", types: ["InputRequiredEvent"] },
+        envelope: { value: { prefix: "Proceed with deploy? (yes/no)" }, qualified_name: "__main__.ConfirmRequest", type: "ConfirmRequest", types: ["InputRequiredEvent"] },
       },
       { id: 2, envelope: internal("WorkflowIdleEvent", {}) },
       {

@@ -52,7 +52,7 @@ describe("POST /events/:id wire forms (§5)", () => {
   });
 
   it.each([
-    ["an exact qualified name", "ConfirmFlow.ConfirmResponse"],
+    ["the exact qualified name it is published with", "__main__.ConfirmResponse"],
     ["the last segment under any module prefix", "my_app.workflows.ConfirmResponse"],
     ["the built-in parent's qualified name", "workflows.events.HumanResponseEvent"],
   ])("resolves qualified_name alone by %s", async (_label, qualifiedName) => {
@@ -70,7 +70,7 @@ describe("POST /events/:id wire forms (§5)", () => {
     const res = await post(t, id, { event: { type: "HumanResponseEvent", value: { response: "yes" } } });
     expect(res.body).toBe(SENT);
     const done = await waitForStatus(t, id, "completed");
-    expect(done.result).toEqual({ value: { verdict: "approved" }, qualified_name: "ReviewFlow.MyStop", type: "MyStop", types: ["StopEvent"] });
+    expect(done.result).toEqual({ value: { verdict: "approved" }, qualified_name: "__main__.MyStop", type: "MyStop", types: ["StopEvent"] });
   });
 
   it("delivers concurrent sends to one run, all of them", async () => {
@@ -129,13 +129,13 @@ describe("POST /events/:id wire forms (§5)", () => {
     const unhandled = sseEvents(res.body).filter((e) => e.envelope.type === "UnhandledEvent");
     expect(unhandled.map((e) => e.envelope)).toEqual([
       {
-        value: { event_type: "Ping", qualified_name: "ChatFlow.Ping", step_name: null, idle: true },
+        value: { event_type: "Ping", qualified_name: "__main__.Ping", step_name: null, idle: true },
         qualified_name: "workflows.events.UnhandledEvent",
         type: "UnhandledEvent",
         types: ["InternalDispatchEvent"],
       },
       {
-        value: { event_type: "Say", qualified_name: "ChatFlow.Say", step_name: "nowhere", idle: true },
+        value: { event_type: "Say", qualified_name: "__main__.Say", step_name: "nowhere", idle: true },
         qualified_name: "workflows.events.UnhandledEvent",
         type: "UnhandledEvent",
         types: ["InternalDispatchEvent"],

@@ -20,7 +20,7 @@ import {
 
 afterEach(closeTestApps);
 
-const progress = (i: number, n: number) => `{"value":{"i":${i},"n":${n}},"qualified_name":"CountFlow.ProgressEvent","type":"ProgressEvent","types":null}`;
+const progress = (i: number, n: number) => `{"value":{"i":${i},"n":${n}},"qualified_name":"__main__.ProgressEvent","type":"ProgressEvent","types":null}`;
 const stop = (result: unknown) => `{"value":{"result":${JSON.stringify(result)}},"qualified_name":"workflows.events.StopEvent","type":"StopEvent","types":null}`;
 
 /** A finished `count` run with `n` progress events. */

@@ -171,7 +171,7 @@ describe("ctx.waitForEvent", () => {
     const internal = await readAll(handler, { includeInternal: true });
     expect(internal.find((e) => e.type.name === "UnhandledEvent")?.data).toEqual({
       event_type: "ReplyEvent",
-      qualified_name: "Requirements.ReplyEvent",
+      qualified_name: "__main__.ReplyEvent",
       step_name: null,
       idle: true,
     });

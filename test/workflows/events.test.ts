@@ -128,10 +128,10 @@ describe("event types", () => {
     expect(() => Nested.fromJSON({ type: "NestedEvent", data: { user: {} } })).toThrow(EventValidationError);
   });
 
-  it("have qualified names workflows.events.<Name> for built-ins and <Workflow>.<Name> for user events", () => {
-    expect(qualifiedName("QuestionFlow", Progress)).toBe("QuestionFlow.ProgressEvent");
-    expect(qualifiedName("QuestionFlow", StopEvent)).toBe("workflows.events.StopEvent");
-    expect(qualifiedName("QuestionFlow", HumanResponseEvent)).toBe("workflows.events.HumanResponseEvent");
+  it("have qualified names workflows.events.<Name> for built-ins and __main__.<Name> for user events (the reference's for a script)", () => {
+    expect(qualifiedName(Progress)).toBe("__main__.ProgressEvent");
+    expect(qualifiedName(StopEvent)).toBe("workflows.events.StopEvent");
+    expect(qualifiedName(HumanResponseEvent)).toBe("workflows.events.HumanResponseEvent");
   });
 
   it("validate internal event payloads with the fields of http-api §6", () => {

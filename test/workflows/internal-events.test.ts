@@ -193,8 +193,8 @@ describe("UnhandledEvent", () => {
     await handler;
     const unhandled = (await readAll(handler, { includeInternal: true })).filter((e) => e.type === UnhandledEvent);
     expect(unhandled.map((e) => e.data)).toEqual([
-      { event_type: "Ping", qualified_name: "Flow.Ping", step_name: null, idle: true },
-      { event_type: "Poke", qualified_name: "Flow.Poke", step_name: "start", idle: true },
+      { event_type: "Ping", qualified_name: "__main__.Ping", step_name: null, idle: true },
+      { event_type: "Poke", qualified_name: "__main__.Poke", step_name: "start", idle: true },
     ]);
     expect(unhandled[0].type.ancestors).toEqual(["InternalDispatchEvent"]);
   });

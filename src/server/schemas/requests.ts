@@ -38,7 +38,7 @@ export const RunRequest = z
 const InboundEvent = z
   .looseObject({
     type: z.string().nullable().optional().describe("The event's name; an ancestor's name resolves to the one registered subtype."),
-    qualified_name: z.string().nullable().optional().describe("Used when `type` is absent: `<WorkflowName>.<type>` or `workflows.events.<Name>`."),
+    qualified_name: z.string().nullable().optional().describe("Used when `type` is absent: any `<module>.<type>` (only the last segment counts) or `workflows.events.<Name>`."),
     value: z.record(z.string(), z.unknown()).optional().describe("The event's fields (also accepted as `data`; `_data` is merged)."),
     data: z.record(z.string(), z.unknown()).optional(),
     types: z.array(z.string()).nullable().optional(),

@@ -18,7 +18,7 @@ export const EventEnvelopeWithMetadata = z
     qualified_name: z
       .string()
       .nullable()
-      .describe("`workflows.events.<Name>` for built-in events, `<WorkflowName>.<type>` for user events; null with `include_qualified_name=false`."),
+      .describe("`workflows.events.<Name>` for built-in events, `__main__.<type>` for user events (as the reference's for a workflow served from a script); null with `include_qualified_name=false`."),
     type: z.string().describe("The event's name."),
     types: z.array(z.string()).nullable().describe("The names of its ancestors, nearest first, excluding itself and `Event`; null when there are none (never `[]`)."),
   })
