@@ -1,10 +1,10 @@
 import { type Checkpoint, errorMessage, type Workflow, WorkflowFailedEvent } from "../workflows/index.ts";
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredCheckpoint } from "../store/types.ts";
-import { startRunSpan } from "./tracing.ts";
+import { failRunSpan, startRunSpan } from "./tracing.ts";
 import type { ActiveRun } from "./active-run.ts";
 import { toEnvelope } from "./envelope.ts";
 import { RUN_FAILURE_CODES, type RunFailureCode } from "./errors.ts";
-import { type CommitDeps, createCommit } from "./run-commits.ts";
+import { type CommitDeps, createCommit, noteEnded } from "./run-commits.ts";
 import type { StepActivity } from "./step-activity.ts";
 
 export interface ResumerDeps extends CommitDeps {
@@ -77,6 +77,7 @@ export class Resumer {
     const runId = rec.runId;
     const stored = await this.deps.store.write({ handlerId: rec.handlerId, runId: runId ?? "", handler, events: runId === null ? [] : [stop], lease });
     this.deps.runs.ended(rec.handlerId, handler);
+    noteEnded(this.deps, handler);
     this.deps.retention.noteTerminal();
     if (runId !== null) this.deps.bus.emit(runId, stored);
   }
@@ -131,6 +132,7 @@ export class Resumer {
     try {
       run.handler = workflow.resume(cp.data as Checkpoint, { keepHistory: false, commit: createCommit(deps, run), observer: deps.activity.observerFor(run) });
     } catch (error) {
+      failRunSpan(run, error);
       deps.runs.forget(run);
       await this.markUnresumable(rec, errorMessage(error), undefined, lease);
       return null;

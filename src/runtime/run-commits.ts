@@ -5,7 +5,7 @@ import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import type { RunPersistenceError } from "./errors.ts";
 import type { IdleRelease } from "./idle-release.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
-import { endRunSpan } from "./tracing.ts";
+import { endRunSpan, failRunSpan } from "./tracing.ts";
 import type { RuntimeLogger } from "./logger.ts";
 import { persistenceFailure } from "./persistence-failure.ts";
 import type { Retention } from "./retention.ts";
@@ -53,6 +53,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
       const failure = persistenceFailure(error);
       if (!run.persisted) {
         // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
+        failRunSpan(run, failure);
         runs.forget(run);
         run.created?.reject(failure);
         throw failure;
@@ -165,7 +166,7 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
 }
 
 /** Count a run's ending, with how long it ran since it started (across restarts). */
-function noteEnded(deps: Pick<CommitDeps, "metrics">, record: HandlerRecord): void {
+export function noteEnded(deps: Pick<CommitDeps, "metrics">, record: HandlerRecord): void {
   if (record.status === "running") return;
   const seconds = (Date.parse(record.completedAt ?? record.updatedAt) - Date.parse(record.startedAt)) / 1000;
   deps.metrics.runEnded(record.workflowName, record.status, Number.isFinite(seconds) ? Math.max(0, seconds) : 0);

@@ -27,7 +27,7 @@ export type RunIdentity = TracedRun;
 interface Attempt {
   step: RunningStep;
   startedAt: number;
-  span: Span;
+  span: Span | undefined;
 }
 
 export class StepActivity {
@@ -64,16 +64,18 @@ export class StepActivity {
         this.metrics.stepAttempt(run.workflowName, a.step, (performance.now() - attempt.startedAt) / 1000);
         // The engine reports a failure right after the end of its attempt, synchronously: the span
         // closes a microtask later, with the error on it.
-        ending.set(a.invocation, attempt.span);
+        const span = attempt.span;
+        if (!span) return;
+        ending.set(a.invocation, span);
         queueMicrotask(() => {
-          if (ending.get(a.invocation) !== attempt.span) return;
+          if (ending.get(a.invocation) !== span) return;
           ending.delete(a.invocation);
-          attempt.span.end();
+          span.end();
         });
       },
       around: (a, body) => {
-        const attempt = this.attempts.get(key(a.invocation));
-        return attempt ? withSpan(attempt.span, body) : body();
+        const span = this.attempts.get(key(a.invocation))?.span;
+        return span ? withSpan(span, body) : body();
       },
       stepFailed: (f) => {
         const span = ending.get(f.invocation);

@@ -1,4 +1,4 @@
-import { type Context, context, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import { type Context, context, isSpanContextValid, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { HandlerRecord } from "../store/types.ts";
 
 /**
@@ -21,11 +21,19 @@ export interface TracedRun {
  * a run resumed after a restart, claimed from another replica or rebuilt for an answer.
  */
 export function startRunSpan(run: TracedRun, parent: Context | undefined, resumed: boolean): void {
-  run.span = tracer.startSpan(
+  run.span = traced(tracer.startSpan(
     `workflow.run ${run.workflowName}`,
     { attributes: { "llamactl.workflow": run.workflowName, "llamactl.handler_id": run.handlerId, "llamactl.run_id": run.runId, "llamactl.resumed": resumed } },
     parent ?? ROOT_CONTEXT,
-  );
+  ));
+}
+
+/**
+ * The span, or undefined when it belongs to no trace (no SDK installed and no caller's context): then
+ * nothing more is done for it — no contexts, no listeners, no microtasks on the hot path.
+ */
+export function traced(span: Span): Span | undefined {
+  return isSpanContextValid(span.spanContext()) ? span : undefined;
 }
 
 /**
@@ -45,14 +53,24 @@ export function endRunSpan(run: TracedRun, ending: HandlerRecord | null): void {
   span.end();
 }
 
-/** The span of one step attempt, a child of its run's. */
-export function startStepSpan(run: TracedRun, step: string, attempt: number): Span {
+/** Close the span of a run that could not start or resume here (its first write refused, its workflow changed). */
+export function failRunSpan(run: TracedRun, error: unknown): void {
+  const span = run.span;
+  if (!span) return;
+  run.span = undefined;
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.end();
+}
+
+/** The span of one step attempt, a child of its run's (undefined when it belongs to no trace). */
+export function startStepSpan(run: TracedRun, step: string, attempt: number): Span | undefined {
   const parent = run.span ? trace.setSpan(ROOT_CONTEXT, run.span) : ROOT_CONTEXT;
-  return tracer.startSpan(
+  return traced(tracer.startSpan(
     `workflow.step ${step}`,
     { attributes: { "llamactl.workflow": run.workflowName, "llamactl.handler_id": run.handlerId, "llamactl.run_id": run.runId, "llamactl.step": step, "llamactl.attempt": attempt } },
     parent,
-  );
+  ));
 }
 
 /** A step attempt failed: the error on its span. */

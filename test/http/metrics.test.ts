@@ -68,20 +68,22 @@ describe("GET /metrics", () => {
 
   it("shows runs waiting for input, idle releases, cancellations and event-stream clients as they happen", async () => {
     const t = await appWithMetrics({ runtime: { idleTimeoutMs: 50 } });
-    const base = await t.listen();
     const started = (await t.api("POST", "/workflows/confirm/run-nowait", { body: { start_event: { topic: "x" } } })).json() as { handler_id: string };
     // Waiting, then released from memory.
     await waitFor(async () => sample(await scrape(t), "llamactl_idle_releases_total", { workflow: "confirm" }) === 1, "an idle release");
     expect(sample(await scrape(t), "llamactl_runs_waiting")).toBe(0);
 
-    const other = (await t.api("POST", "/workflows/confirm/run-nowait", { body: { start_event: { topic: "y" } } })).json() as { handler_id: string };
+    // A stream on a run that stays in memory (this app releases nothing).
+    const held = await appWithMetrics({ runtime: { idleTimeoutMs: 0 } });
+    const heldBase = await held.listen();
+    const other = (await held.api("POST", "/workflows/confirm/run-nowait", { body: { start_event: { topic: "y" } } })).json() as { handler_id: string };
     const stream = new AbortController();
-    const res = await fetch(`${base}/events/${other.handler_id}?sse=true`, { signal: stream.signal });
+    const res = await fetch(`${heldBase}/events/${other.handler_id}?sse=true`, { signal: stream.signal });
     expect(res.status).toBe(200);
-    await waitFor(async () => sample(await scrape(t), "llamactl_event_stream_clients", { format: "sse" }) === 1, "one SSE client");
-    expect(sample(await scrape(t), "llamactl_runs_in_memory")).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => sample(await scrape(held), "llamactl_event_stream_clients", { format: "sse" }) === 1, "one SSE client");
+    expect(sample(await scrape(held), "llamactl_runs_in_memory")).toBe(1);
     stream.abort();
-    await waitFor(async () => sample(await scrape(t), "llamactl_event_stream_clients", { format: "sse" }) === 0, "the SSE client gone");
+    await waitFor(async () => sample(await scrape(held), "llamactl_event_stream_clients", { format: "sse" }) === 0, "the SSE client gone");
 
     expect((await t.api("POST", `/handlers/${started.handler_id}/cancel`)).statusCode).toBe(200);
     await waitFor(async () => sample(await scrape(t), "llamactl_runs_finished_total", { workflow: "confirm", status: "cancelled" }) === 1, "a cancelled run");
