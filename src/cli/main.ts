@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--log-format <format>", "console or json (default console)")
       .option("--idle-timeout <seconds>", "release runs waiting for input from memory after this long (default 60)")
       .option("--max-completed <n>", "finished handlers kept (default 1000)")
+      .option("--idempotency-ttl <seconds>", "how long an Idempotency-Key is remembered (env LLAMACTL_IDEMPOTENCY_TTL, default 86400)")
       .option("--max-recovery-attempts <n>", "fail a run after the app server crashed this many times in a row while it ran (default 3)")
       .option("--stall-threshold <seconds>", "log the running steps when the event loop is blocked this long (default 1; 0 disables)")
       .option("--allowed-hosts <hosts>", "Host names to answer besides localhost and the bound address, comma-separated (.example.com for subdomains; true for any)")

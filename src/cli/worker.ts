@@ -123,6 +123,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
       ui: uiServing(config, options),
       cors,
       access,
+      idempotencyTtlMs: options.idempotencyTtl * 1000,
       readiness: () => {
         if (stopping) return { ready: false, reason: "shutting down" };
         const health = live.storeHealth();

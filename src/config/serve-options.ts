@@ -23,6 +23,8 @@ export interface ServeOptions {
   logFormat: "console" | "json";
   /** Seconds. */
   idleTimeout: number;
+  /** Seconds an Idempotency-Key is remembered (default 86 400). */
+  idempotencyTtl: number;
   maxCompleted: number;
   /** Consecutive crashes of the app server while a run executed, after which that run is failed. */
   maxRecoveryAttempts: number;
@@ -133,6 +135,7 @@ export function resolveServeOptions(
     return fallback;
   };
   const idleTimeout = seconds(pick("idleTimeout", "--idle-timeout"), 60);
+  const idempotencyTtl = seconds(pick("idempotencyTtl", "--idempotency-ttl", "LLAMACTL_IDEMPOTENCY_TTL"), 86_400);
   const maxCompleted = integer(pick("maxCompleted", "--max-completed"), 1000, 0, Number.MAX_SAFE_INTEGER, "an integer, 0 or more");
   const maxRecoveryAttempts = integer(pick("maxRecoveryAttempts", "--max-recovery-attempts"), 3, 1, 1000, "an integer from 1 to 1000");
   const stallThreshold = seconds(pick("stallThreshold", "--stall-threshold", "LLAMACTL_STALL_THRESHOLD"), 1);
@@ -172,6 +175,7 @@ export function resolveServeOptions(
     logLevel,
     logFormat,
     idleTimeout,
+    idempotencyTtl,
     maxCompleted,
     maxRecoveryAttempts,
     stallThreshold,

@@ -16,6 +16,7 @@ import { registerDebuggerRoutes } from "./routes/debugger.ts";
 import { registerDocsRoutes } from "./routes/docs.ts";
 import { registerUiRoutes, type UiServing } from "./routes/ui.ts";
 import type { ServerMetrics } from "./metrics.ts";
+import { DEFAULT_IDEMPOTENCY_TTL_MS } from "./idempotency.ts";
 import { OPERATIONS } from "./operations.ts";
 import { registerOperations } from "./register-operations.ts";
 
@@ -49,6 +50,8 @@ export interface AppConfig {
   access?: Access;
   /** Why the workflows are not loaded (shown in 503 hints and /readyz). */
   loadError?: string;
+  /** How long an Idempotency-Key is remembered, in ms (default a day). */
+  idempotencyTtlMs?: number;
   /** Readiness beyond the runtime (e.g. shutting down). */
   readiness?: () => Readiness;
 }
@@ -139,7 +142,14 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
         });
         return;
       }
-      const ctx = { runtime, catalog: new WorkflowCatalog(runtime), logger, heartbeatMs: config.heartbeatMs ?? 25_000, metrics: deps.metrics };
+      const ctx = {
+        runtime,
+        catalog: new WorkflowCatalog(runtime),
+        logger,
+        heartbeatMs: config.heartbeatMs ?? 25_000,
+        idempotencyTtlMs: config.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+        metrics: deps.metrics,
+      };
       registerOperations(api, ctx, OPERATIONS);
     },
     { prefix: base },

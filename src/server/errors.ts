@@ -13,6 +13,16 @@ export const ERROR_CODES = {
   HANDLER_NOT_RUNNING: { status: 404, detail: "Handler not found", hint: "The handler has already finished; only running handlers can be cancelled (use ?purge=true to delete it)." },
   HANDLER_HAS_NO_RUN: { status: 404, detail: "Handler has no associated run" },
   HANDLER_ALREADY_RUNNING: { status: 409, detail: "Handler is already running" },
+  INVALID_IDEMPOTENCY_KEY: {
+    status: 400,
+    detail: "Invalid Idempotency-Key header",
+    hint: 'Send 1 to 255 visible ASCII characters, bare or as a quoted string: Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324".',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    detail: "This Idempotency-Key was used with a different request",
+    hint: "Repeat a request with exactly the body its key first came with, or use a new key for a new request.",
+  },
   WORKFLOW_ALREADY_COMPLETED: { status: 409, detail: "Workflow already completed", hint: "Events can only be sent to running handlers; start a new run." },
   INVALID_JSON_BODY: { status: 400, detail: "Invalid JSON body", hint: "Send a JSON object as the request body." },
   INVALID_REQUEST_BODY: { status: 400, detail: "Error processing request body" },

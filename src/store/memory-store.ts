@@ -8,7 +8,7 @@ import {
   type HandlerRow,
   type SerializedWrite,
 } from "./records.ts";
-import type { HandlerFilter, HandlerRecord, RunWrite, StoreHealth, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
+import type { HandlerFilter, HandlerRecord, IdempotencyRecord, RunWrite, StoreHealth, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 interface StoredHandler {
   insertion: number;
@@ -34,6 +34,8 @@ export function createMemoryStore(): WorkflowStore {
   const runs = new Map<string, StoredRun>();
   const runsOfHandler = new Map<string, Set<string>>();
   const checkpoints = new Map<string, { runId: string; json: string }>();
+  const keys = new Map<string, IdempotencyRecord>();
+  let claims = 0;
   let insertion = 0;
   let closed = false;
 
@@ -145,6 +147,22 @@ export function createMemoryStore(): WorkflowStore {
       const doomed = terminal.slice(0, Math.max(0, terminal.length - keep)).map(({ row }) => row.handler_id);
       for (const handlerId of doomed) remove(handlerId);
       return doomed;
+    },
+
+    async claimIdempotencyKey(record: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null> {
+      ensureOpen();
+      const id = `${record.scope}\u0000${record.key}`;
+      const live = keys.get(id);
+      if (live !== undefined && live.expiresAt > now) return { ...live };
+      // Expired keys are swept now and then, not on every claim.
+      if (++claims % 100 === 0) for (const [other, held] of keys) if (held.expiresAt <= now) keys.delete(other);
+      keys.set(id, { ...record });
+      return null;
+    },
+
+    async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+      ensureOpen();
+      keys.delete(`${scope}\u0000${key}`);
     },
 
     health(): StoreHealth {

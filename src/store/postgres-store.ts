@@ -14,6 +14,7 @@ import {
   type StoredEvent,
   type StoreHealth,
   type WorkflowStore,
+  type IdempotencyRecord,
 } from "./types.ts";
 
 export interface PostgresStoreOptions {
@@ -139,6 +140,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     });
   }
 
+  let claims = 0;
+
   async function read<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
     if (closed) throw closedStoreError(location);
     try {
@@ -209,6 +212,31 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async loadCheckpoint(handlerId: string): Promise<StoredCheckpoint | null> {
       const rows = await read<{ run_id: string; data: string }>("SELECT run_id, data FROM llamactl.checkpoints WHERE handler_id = $1", [handlerId]);
       return rows.length === 0 ? null : { handlerId, runId: rows[0].run_id, data: JSON.parse(rows[0].data) };
+    },
+
+    async claimIdempotencyKey(record: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null> {
+      // Atomic across replicas: the insert wins, or replaces an expired record, or leaves the live one.
+      if (++claims % 100 === 0) await read("DELETE FROM llamactl.idempotency_keys WHERE expires_at <= $1", [now]);
+      for (;;) {
+        const won = await read(
+          `INSERT INTO llamactl.idempotency_keys AS t (scope, key, fingerprint, handler_id, expires_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, handler_id = excluded.handler_id, expires_at = excluded.expires_at
+           WHERE t.expires_at <= $6
+           RETURNING 1 AS won`,
+          [record.scope, record.key, record.fingerprint, record.handlerId, record.expiresAt, now],
+        );
+        if (won.length > 0) return null;
+        const [live] = await read<{ fingerprint: string; handler_id: string; expires_at: string }>(
+          "SELECT fingerprint, handler_id, expires_at FROM llamactl.idempotency_keys WHERE scope = $1 AND key = $2",
+          [record.scope, record.key],
+        );
+        // Released meanwhile: claim again.
+        if (live) return { scope: record.scope, key: record.key, fingerprint: live.fingerprint, handlerId: live.handler_id, expiresAt: live.expires_at };
+      }
+    },
+
+    async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+      await read("DELETE FROM llamactl.idempotency_keys WHERE scope = $1 AND key = $2", [scope, key]);
     },
 
     deleteHandler(handlerId: string): Promise<void> {

@@ -22,6 +22,19 @@ export interface Statements {
   lastSequence: Stmt<[runId: string], number>;
   runsOfHandler: Stmt<[handlerId: string], string>;
   loadCheckpoint: Stmt<[handlerId: string], { run_id: string; data: string }>;
+  getKey: Stmt<[scope: string, key: string], KeyRow>;
+  putKey: Stmt<KeyRow>;
+  deleteKey: Stmt<[scope: string, key: string]>;
+  deleteExpiredKeys: Stmt<[now: string]>;
+}
+
+/** A row of idempotency_keys. */
+export interface KeyRow {
+  scope: string;
+  key: string;
+  fingerprint: string;
+  handler_id: string;
+  expires_at: string;
 }
 
 /** Every statement the SQLite store runs, prepared once per connection. */
@@ -57,6 +70,12 @@ export function prepareStatements(db: Database.Database): Statements {
         ORDER BY started_at DESC, insertion DESC LIMIT -1 OFFSET ?`)
       .pluck(),
     maxInsertion: db.prepare<[], number>("SELECT COALESCE(MAX(insertion), 0) FROM handlers").pluck(),
+    getKey: db.prepare<[scope: string, key: string], KeyRow>("SELECT scope, key, fingerprint, handler_id, expires_at FROM idempotency_keys WHERE scope = ? AND key = ?"),
+    putKey: db.prepare<KeyRow>(
+      "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, handler_id, expires_at) VALUES (@scope, @key, @fingerprint, @handler_id, @expires_at)",
+    ),
+    deleteKey: db.prepare<[scope: string, key: string]>("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?"),
+    deleteExpiredKeys: db.prepare<[now: string]>("DELETE FROM idempotency_keys WHERE expires_at <= ?"),
 
     /** LIMIT -1 means no limit. */
     readEvents: db

@@ -13,7 +13,7 @@ import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
 import { prepareStatements, type Statements } from "./sqlite-statements.ts";
 import { watchStoreFile } from "./sqlite-watch.ts";
-import type { HandlerFilter, HandlerRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
+import type { HandlerFilter, HandlerRecord, IdempotencyRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 export interface SqliteStoreOptions {
   /** Commit the writes of one tick in one transaction (default true). false: one transaction per write. */
@@ -80,6 +80,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   /** Committed last sequence per run, so appending needs no MAX() query. */
   const lastSequences = new Map<string, number>();
   const stats = { transactions: 0, operations: 0 };
+  let claims = 0;
   let closed = false;
 
   const runInTransaction = db.transaction((operations: readonly Operation<Batch>[], batch: Batch) =>
@@ -207,6 +208,25 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         const doomed = sql.selectPrunable.all(keep).reverse();
         for (const handlerId of doomed) applyDelete(handlerId, batch);
         return doomed;
+      });
+    },
+
+    claimIdempotencyKey(record: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null> {
+      return submit(() => {
+        const live = sql.getKey.get(record.scope, record.key);
+        if (live !== undefined && live.expires_at > now) {
+          return { scope: live.scope, key: live.key, fingerprint: live.fingerprint, handlerId: live.handler_id, expiresAt: live.expires_at };
+        }
+        // Expired keys are swept now and then, in the same transaction as a claim.
+        if (++claims % 100 === 0) sql.deleteExpiredKeys.run(now);
+        sql.putKey.run({ scope: record.scope, key: record.key, fingerprint: record.fingerprint, handler_id: record.handlerId, expires_at: record.expiresAt });
+        return null;
+      });
+    },
+
+    releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+      return submit(() => {
+        sql.deleteKey.run(scope, key);
       });
     },
 

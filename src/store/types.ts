@@ -119,8 +119,29 @@ export interface WorkflowStore {
    * store.onProblem((error) => logger.error(error.message, { code: error.code, hint: error.hint }));
    */
   onProblem(listener: (error: StoreError) => void): void;
+  /**
+   * Remember an idempotency key (`record`) unless a live one (expiring after `now`) has its scope and
+   * key: resolves null when remembered now, else with the live record — the request it belongs to
+   * came first. An expired record is replaced. Atomic across processes sharing the store.
+   */
+  claimIdempotencyKey(record: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null>;
+  /** Forget a key whose request failed before doing anything, so that a retry starts over. */
+  releaseIdempotencyKey(scope: string, key: string): Promise<void>;
   /** Flush pending writes and release the backend. Idempotent; any other call afterwards rejects. */
   close(): Promise<void>;
+}
+
+/** An `Idempotency-Key` a request came with, and what it did. */
+export interface IdempotencyRecord {
+  /** What the key applies to: `run:<workflow>` or `event:<handler id>`. */
+  scope: string;
+  key: string;
+  /** A hash of the request the key first came with: a repeat must match it. */
+  fingerprint: string;
+  /** The handler the request started or addressed. */
+  handlerId: string;
+  /** ISO 8601 (UTC, `toISOString`); the key is forgotten from then on. */
+  expiresAt: string;
 }
 
 /** A running run as a replica took it over: its record and the lease token its writes must carry. */

@@ -59,6 +59,7 @@ describe("serve options (serve.md §4.1)", () => {
       logLevel: "info",
       logFormat: "console",
       idleTimeout: 60,
+      idempotencyTtl: 86_400,
       maxCompleted: 1000,
       maxRecoveryAttempts: 3,
       stallThreshold: 1,
@@ -69,6 +70,12 @@ describe("serve options (serve.md §4.1)", () => {
       trustProxy: false,
       leaseTtl: 10,
     });
+  });
+
+  it("--idempotency-ttl (or LLAMACTL_IDEMPOTENCY_TTL) sets how long keys are remembered; a bad value names the flag", () => {
+    expect(resolveServeOptions({ ...NO_FLAGS, idempotencyTtl: "60" }, {}, null, PROJECT).idempotencyTtl).toBe(60);
+    expect(resolveServeOptions(NO_FLAGS, { LLAMACTL_IDEMPOTENCY_TTL: "3600" }, null, PROJECT).idempotencyTtl).toBe(3600);
+    expect(() => resolveServeOptions({ ...NO_FLAGS, idempotencyTtl: "soon" }, {}, null, PROJECT)).toThrow(/--idempotency-ttl must be a number of seconds, 0 or more \(got "soon"\)/);
   });
 
   it("prefers flags over env vars over ui.proxy_port", () => {

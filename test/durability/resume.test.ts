@@ -125,6 +125,38 @@ describe("at start", { timeout: 60_000 }, () => {
   });
 });
 
+describe("Idempotency-Key across a restart", { timeout: 60_000 }, () => {
+  it("a key used before a restart answers the same handler after it, and a crash between claiming a key and starting its run is healed by the repeat", async () => {
+    const dir = await project("examples/human-in-the-loop");
+    const keyed = (base: string, key: string) =>
+      fetch(`${base}/workflows/confirm/run-nowait`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": key }, body: JSON.stringify({ start_event: { topic: "restart" } }) });
+    const first = await serve(dir);
+    const before = await keyed(first.base, "across-restart");
+    const handlerId = ((await before.json()) as { handler_id: string }).handler_id;
+    expect(await first.stop()).toBe(0);
+    // What a crash right after the claim leaves behind: a key pointing at a handler that never started.
+    const store = openSqliteStore(defaultDb(dir));
+    const body = JSON.stringify({ start_event: { topic: "restart" } });
+    const { createHash } = await import("node:crypto");
+    await store.claimIdempotencyKey(
+      { scope: "run:confirm", key: "claimed-then-crashed", fingerprint: createHash("sha256").update(body).digest("base64url"), handlerId: "never-started", expiresAt: "2999-01-01T00:00:00.000Z" },
+      new Date().toISOString(),
+    );
+    await store.close();
+
+    const second = await serve(dir);
+    const after = await keyed(second.base, "across-restart");
+    expect(after.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await after.json()) as { handler_id: string }).handler_id).toBe(handlerId);
+    const healed = await keyed(second.base, "claimed-then-crashed");
+    expect(healed.status).toBe(200);
+    expect(((await healed.json()) as { handler_id: string }).handler_id).toBe("never-started");
+    await waitForEvent(second.base, "never-started", "ConfirmRequest");
+    expect((await api(second.base, "GET", "/handlers?workflow_name=confirm")).body.handlers).toHaveLength(2);
+    expect(await second.stop()).toBe(0);
+  });
+});
+
 describe("idle release (--idle-timeout)", { timeout: 60_000 }, () => {
   const released = (output: string, body: { run_id: string; handler_id: string }) =>
     output.includes(`Released idle run ${body.run_id} of handler ${body.handler_id} from memory.`);

@@ -30,6 +30,23 @@ describe("replicas on one PostgreSQL database serve the same deployment", { time
     expect(logs[0].map((f) => f.id)).toEqual(logs[0].map((_, i) => i));
   });
 
+  it("one Idempotency-Key sent to several replicas at once starts one run; every replica answers its handler", async () => {
+    const [a, b, c] = await replicas.start(3);
+    const send = (replica: { base: string }) =>
+      fetch(`${replica.base}/workflows/ask/run-nowait`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": "once-across-replicas" },
+        body: JSON.stringify({ start_event: { question: "Once?" } }),
+      });
+    const answers = await Promise.all([a, b, c, a, b, c].map(send));
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const ids = new Set(await Promise.all(answers.map(async (res) => ((await res.json()) as { handler_id: string }).handler_id)));
+    expect(ids.size).toBe(1);
+    expect(answers.filter((res) => res.headers.get("idempotent-replayed") === "true")).toHaveLength(5);
+    const rows = (await replicas.db().query("SELECT handler_id FROM llamactl.handlers")).rows;
+    expect(rows.map((row) => row.handler_id)).toEqual([...ids]);
+  });
+
   it("a run released from memory while it waits is resumed by whichever replica receives its answer", async () => {
     const [a, b] = await replicas.start(2, ["--idle-timeout", "0.2"]);
     const id = await startRun(a, "ask", { question: "Parked?" });

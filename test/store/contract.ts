@@ -310,5 +310,43 @@ export function runStoreContract(name: string, make: () => Promise<StoreUnderTes
         expect((await reopened.listHandlers()).map((h) => h.handlerId)).toEqual(["h1"]);
       });
     });
+
+    describe("idempotency keys", () => {
+      const NOW = "2026-01-01T00:00:00.000Z";
+      const LATER = "2026-01-02T00:00:00.000Z";
+      const key = (handlerId: string, fingerprint = "f1", scope = "run:answer-question") => ({ scope, key: "k1", fingerprint, handlerId, expiresAt: LATER });
+
+      it("the first claim of a key is remembered (null); a repeat gets the first one back, whatever its own request", async () => {
+        expect(await store.claimIdempotencyKey(key("h1"), NOW)).toBeNull();
+        expect(await store.claimIdempotencyKey(key("h2", "f2"), NOW)).toEqual(key("h1"));
+        expect(await store.claimIdempotencyKey(key("h3"), NOW)).toEqual(key("h1"));
+      });
+
+      it("scopes are separate; an expired key is replaced; a released key can be claimed again", async () => {
+        expect(await store.claimIdempotencyKey(key("h1"), NOW)).toBeNull();
+        expect(await store.claimIdempotencyKey(key("h2", "f1", "event:h9"), NOW)).toBeNull();
+        expect(await store.claimIdempotencyKey(key("h3"), LATER)).toBeNull(); // expired at LATER
+        expect(await store.claimIdempotencyKey(key("h4"), NOW)).toEqual(key("h3"));
+        await store.releaseIdempotencyKey("run:answer-question", "k1");
+        expect(await store.claimIdempotencyKey(key("h5"), NOW)).toBeNull();
+      });
+
+      it("concurrent claims of one key: exactly one wins, the others get the winner", async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimIdempotencyKey(key(`h${i}`), NOW)));
+        const winners = results.filter((r) => r === null);
+        expect(winners).toHaveLength(1);
+        const winner = `h${results.indexOf(null)}`;
+        for (const r of results) if (r !== null) expect(r.handlerId).toBe(winner);
+      });
+
+      it("keys survive a reopen", async (context) => {
+        if (!subject.reopen) return context.skip();
+        await store.claimIdempotencyKey(key("h1"), NOW);
+        await store.close();
+        const reopened = await subject.reopen();
+        opened.push(reopened);
+        expect(await reopened.claimIdempotencyKey(key("h2"), NOW)).toEqual(key("h1"));
+      });
+    });
   });
 }

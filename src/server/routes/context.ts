@@ -10,6 +10,8 @@ export interface ApiContext {
   logger: Logger;
   /** SSE heartbeat interval in ms; 0 disables. */
   heartbeatMs: number;
+  /** How long an Idempotency-Key is remembered, in ms. */
+  idempotencyTtlMs: number;
   /** Counts event-stream clients, when the server keeps metrics. */
   metrics?: ServerMetrics;
 }

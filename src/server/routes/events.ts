@@ -3,6 +3,7 @@ import { RuntimeError } from "../../runtime/errors.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { type EventType, isStopType, StartEvent } from "../../workflows/index.ts";
 import { ApiError } from "../errors.ts";
+import { claimKey, idempotencyKeyOf, releasingOnFailure } from "../idempotency.ts";
 import { isTruthy, parseEvent } from "../inbound.ts";
 import { EventStreamWriter } from "../sse.ts";
 import type { InputOf } from "../operation.ts";
@@ -89,13 +90,24 @@ export async function headEvents(ctx: ApiContext, input: StreamInput): Promise<u
 }
 
 /** POST /events/{handler_id}: send an event into a running handler (e.g. a human's answer). */
-export async function sendEvent(ctx: ApiContext, { params, body: readBody, req }: SendInput): Promise<unknown> {
-  const { runtime } = ctx;
-  const body = readBody();
+export async function sendEvent(ctx: ApiContext, input: SendInput): Promise<unknown> {
+  const body = input.body();
   // The schema admits "" and {}; neither is an event.
   if (!isTruthy(body.event)) {
     throw new ApiError({ code: "EVENT_DATA_REQUIRED" });
   }
+  const key = idempotencyKeyOf(input.req);
+  if (key === null) return deliverEvent(ctx, input, body);
+  // Checked before the run's state: a repeated answer that ended the run is still answered "sent".
+  const scope = `event:${input.params.handler_id}`;
+  const store = ctx.runtime.store;
+  const earlier = await claimKey(store, input.req, input.reply, { scope, key, handlerId: input.params.handler_id, ttlMs: ctx.idempotencyTtlMs });
+  if (earlier) return { status: "sent" };
+  return releasingOnFailure(store, scope, key, () => deliverEvent(ctx, input, body));
+}
+
+async function deliverEvent(ctx: ApiContext, { params, req }: SendInput, body: ReturnType<SendInput["body"]>): Promise<unknown> {
+  const { runtime } = ctx;
   const rec = await runtime.getHandler(params.handler_id);
   if (!rec) throw new ApiError({ code: "HANDLER_NOT_FOUND" });
   if (rec.status !== "running") throw new ApiError({ code: "WORKFLOW_ALREADY_COMPLETED" });

@@ -4,6 +4,9 @@ import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
 import { isTruthy, resolveStartEvent } from "../inbound.ts";
 import { traceContextOf } from "../plugins/tracing.ts";
+import { claimKey, idempotencyKeyOf, releasingOnFailure } from "../idempotency.ts";
+import { generateId, type WorkflowEvent } from "../../workflows/index.ts";
+import type { FastifyRequest } from "fastify";
 import type { RunRequest, WorkflowNameParams } from "../schemas/requests.ts";
 import type { InputOf } from "../operation.ts";
 import type { ApiContext } from "./context.ts";
@@ -28,17 +31,20 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
   if (isTruthy(body.context)) {
     throw new ApiError({ code: "CONTEXT_API_DISABLED" });
   }
-  const handlerId = body.handler_id;
+  const requested = body.handler_id ? body.handler_id : null;
   const start = resolveStartEvent(entry.workflow, entry.registry, body);
+  const key = idempotencyKeyOf(req);
   let record: HandlerRecord;
-  try {
-    record = await ctx.runtime.startRun(name, start, handlerId ? handlerId : null, { traceContext: traceContextOf(req) });
-  } catch (error) {
-    // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
-    if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {
-      throw new RuntimeError({ code: "RUN_START_FAILED", cause: error.cause });
-    }
-    throw error;
+  if (key === null) {
+    record = await startRun(ctx, req, name, start, requested, wait);
+  } else {
+    // The key points at the handler before the run starts: a repeat finds it, here or on another replica.
+    const scope = `run:${name}`;
+    const handlerId = requested ?? generateId();
+    const earlier = await claimKey(ctx.runtime.store, req, reply, { scope, key, handlerId, ttlMs: ctx.idempotencyTtlMs });
+    record = earlier
+      ? await replay(ctx, req, name, start, earlier.handlerId, wait)
+      : await releasingOnFailure(ctx.runtime.store, scope, key, () => startRun(ctx, req, name, start, handlerId, wait));
   }
   if (!wait) return handlerJson(record);
   const final = await ctx.runtime.waitForTerminal(record.handlerId);
@@ -47,4 +53,39 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
     throw new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: `The server is shutting down; handler ${record.handlerId} keeps running and resumes when it starts again`, hint: `Read its result later with GET /handlers/${record.handlerId}, or follow GET /events/${record.handlerId}.`, headers: { "retry-after": "5" }, fields: { handler_id: record.handlerId } });
   }
   return reply.code(final.record.status === "completed" ? 200 : 500).send(handlerJson(final.record));
+}
+
+async function startRun(ctx: ApiContext, req: FastifyRequest, name: string, start: WorkflowEvent<any>, handlerId: string | null, wait: boolean): Promise<HandlerRecord> {
+  try {
+    return await ctx.runtime.startRun(name, start, handlerId, { traceContext: traceContextOf(req) });
+  } catch (error) {
+    // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
+    if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {
+      throw new RuntimeError({ code: "RUN_START_FAILED", cause: error.cause });
+    }
+    throw error;
+  }
+}
+
+/** How long a repeat waits for the run of the request it repeats to be stored, before answering 409. */
+const REPLAY_WAIT_MS = 30_000;
+
+/**
+ * The handler an earlier request with the same key started. That request may still be starting it
+ * (here or on another replica: its first write lands within moments), or may have died before it did:
+ * then this request starts it, under the id the key points at.
+ */
+async function replay(ctx: ApiContext, req: FastifyRequest, name: string, start: WorkflowEvent<any>, handlerId: string, wait: boolean): Promise<HandlerRecord> {
+  const deadline = Date.now() + REPLAY_WAIT_MS;
+  for (;;) {
+    const existing = await ctx.runtime.getHandler(handlerId);
+    if (existing) return existing;
+    try {
+      return await startRun(ctx, req, name, start, handlerId, wait);
+    } catch (error) {
+      const starting = error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING";
+      if (!starting || Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
