@@ -23,9 +23,9 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { alternate, fmt, QUICK, report } from "./lib/report.ts";
 
-const WAITING_RUNS = Number(process.env.BENCH_WAITING_RUNS ?? (QUICK ? 500 : 10_000));
+const WAITING_RUNS = Number(process.env.BENCH_WAITING_RUNS ?? (QUICK ? 200 : 10_000));
 const SYNC_SECONDS = QUICK ? 1 : 5;
-const ROUNDS = QUICK ? 3 : 5;
+const ROUNDS = QUICK ? 1 : 5;
 const CONCURRENCY = 64;
 const RELEASE_AFTER_MS = 200;
 const SERVER_ENV = "LLAMACTL_BENCH_DURABILITY_SERVER";

@@ -73,8 +73,11 @@ async function measure(persistence: "memory" | "local"): Promise<void> {
     const bare = await startBareFastify(sample);
     servers.push(bare);
     const bareUrl = `${bare.url}/run`;
-    await load(runUrl, 10);
-    await load(bareUrl, 10);
+    // Warm-up (JIT, connection pools); quick mode only proves the bench runs.
+    if (!QUICK) {
+      await load(runUrl, 10);
+      await load(bareUrl, 10);
+    }
     const throughput = await alternate(ROUNDS, async () => (await load(runUrl, 50)).rps, async () => (await load(bareUrl, 50)).rps);
     const LAT = QUICK ? 200 : 2000;
     const lat = { a: [] as number[], b: [] as number[] };
