@@ -44,7 +44,16 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
     const earlier = await claimKey(ctx.runtime.store, req, reply, { scope, key, handlerId, ttlMs: ctx.idempotencyTtlMs });
     record = earlier
       ? await replay(ctx, req, name, start, earlier.handlerId, wait)
-      : await releasingOnFailure(ctx.runtime.store, scope, key, () => startRun(ctx, req, name, start, handlerId, wait));
+      : await releasingOnFailure(ctx.runtime.store, scope, key, async () => {
+          try {
+            return await startRun(ctx, req, name, start, handlerId, wait);
+          } catch (error) {
+            // An id we generated is known only through the key: a repeat that took the key for a dead
+            // request's started the run first. It is this request's run.
+            if (requested === null && isAlreadyRunning(error)) return replay(ctx, req, name, start, handlerId, wait);
+            throw error;
+          }
+        });
   }
   if (!wait) return handlerJson(record);
   const final = await ctx.runtime.waitForTerminal(record.handlerId);
@@ -69,22 +78,29 @@ async function startRun(ctx: ApiContext, req: FastifyRequest, name: string, star
 
 /** How long a repeat waits for the run of the request it repeats to be stored, before answering 409. */
 const REPLAY_WAIT_MS = 30_000;
+/** How long a repeat waits for that run before taking the earlier request for dead and starting it itself. */
+const REPLAY_GRACE_MS = 2_000;
+
+function isAlreadyRunning(error: unknown): boolean {
+  return error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING";
+}
 
 /**
  * The handler an earlier request with the same key started. That request may still be starting it
  * (here or on another replica: its first write lands within moments), or may have died before it did:
- * then this request starts it, under the id the key points at.
+ * then, after a grace period, this request starts it under the id the key points at.
  */
 async function replay(ctx: ApiContext, req: FastifyRequest, name: string, start: WorkflowEvent<any>, handlerId: string, wait: boolean): Promise<HandlerRecord> {
-  const deadline = Date.now() + REPLAY_WAIT_MS;
+  const began = Date.now();
   for (;;) {
     const existing = await ctx.runtime.getHandler(handlerId);
     if (existing) return existing;
-    try {
-      return await startRun(ctx, req, name, start, handlerId, wait);
-    } catch (error) {
-      const starting = error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING";
-      if (!starting || Date.now() > deadline) throw error;
+    if (Date.now() - began >= REPLAY_GRACE_MS) {
+      try {
+        return await startRun(ctx, req, name, start, handlerId, wait);
+      } catch (error) {
+        if (!isAlreadyRunning(error) || Date.now() - began > REPLAY_WAIT_MS) throw error;
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
