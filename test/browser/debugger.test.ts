@@ -179,11 +179,12 @@ describe("the workflow debugger in a headless browser: runs started from the pag
     await dialog.getByRole("button", { name: "Cancel" }).click();
 
     // Bundle 0.2.42 has no cancel control: cancel through the API from the page, as a user would with fetch.
+    // Listening first: the page may re-read the handler before the cancel's own answer is back.
+    const reread = page.waitForResponse((r) => r.url().endsWith(`/handlers/${handlerId}`) && r.request().method() === "GET");
     const cancel = await page.evaluate(async (url) => {
       const res = await fetch(url, { method: "POST" });
       return { status: res.status, body: await res.json() };
     }, `/deployments/streaming/handlers/${handlerId}/cancel`);
-    const reread = page.waitForResponse((r) => r.url().endsWith(`/handlers/${handlerId}`) && r.request().method() === "GET");
     expect(cancel).toEqual({ status: 200, body: { status: "cancelled" } });
 
     // The stream ends with WorkflowCancelledEvent; the page re-reads the handler (a 500 whose body is the
