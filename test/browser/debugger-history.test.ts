@@ -3,11 +3,9 @@
  * picked from Recent Runs, each shows its whole event history, its result or error, and (when it waits)
  * its question with a way to answer it. Runs are started through the API, as another client would.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServeProcess, startServe } from "../e2e/serve-process.ts";
-import { launchChromium } from "./chromium.ts";
-import { badge, eventRows, expectHealthyNetwork, expectLastUpdatedAsDate, finalResult, openDebugger, openRun, rowData, showInternalEvents } from "./debugger-page.ts";
+import { describe, expect, it } from "vitest";
+import type { ServeProcess } from "../e2e/serve-process.ts";
+import { badge, eventRows, expectHealthyNetwork, expectLastUpdatedAsDate, finalResult, openDebugger, openRun, rowData, showInternalEvents, useDebuggerServers } from "./debugger-page.ts";
 
 async function api(server: ServeProcess, method: "GET" | "POST", path: string, body?: unknown): Promise<any> {
   const res = await fetch(server.base + path, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -29,29 +27,13 @@ async function streamUntil(server: ServeProcess, handlerId: string, text: string
 }
 
 describe("the workflow debugger in a headless browser: runs it opens after the fact", () => {
-  const servers: Record<"quickstart" | "streaming" | "hitl", ServeProcess> = {} as never;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    const [quickstart, streaming, hitl, chromium] = await Promise.all([
-      startServe("examples/quickstart", ["--persistence", "memory"]),
-      startServe("examples/streaming", ["--persistence", "memory"]),
-      startServe("examples/human-in-the-loop", ["--persistence", "memory"]),
-      launchChromium(),
-    ]);
-    Object.assign(servers, { quickstart, streaming, hitl });
-    browser = chromium;
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await Promise.all(Object.values(servers).map((s) => s.stop()));
-  });
+  const env = useDebuggerServers();
+  const { servers } = env;
 
   it("a finished run: its events, graph and result", async () => {
     const run = await api(servers.quickstart, "POST", "/workflows/answer-question/run", { start_event: { question: "Why?" } });
     expect(run.status).toBe("completed");
-    const dbg = await openDebugger(browser, servers.quickstart);
+    const dbg = await openDebugger(env.browser, servers.quickstart);
     const { page } = dbg;
     await openRun(page, run.handler_id);
     await finalResult(page).getByText("Answer to Why?", { exact: true }).waitFor();
@@ -69,7 +51,7 @@ describe("the workflow debugger in a headless browser: runs it opens after the f
   it("a waiting run: its question, and Send Event (the awaited event preselected) answers it", async () => {
     const run = await api(servers.hitl, "POST", "/workflows/confirm/run-nowait", { start_event: { topic: "release" } });
     await streamUntil(servers.hitl, run.handler_id, "ConfirmRequest");
-    const dbg = await openDebugger(browser, servers.hitl);
+    const dbg = await openDebugger(env.browser, servers.hitl);
     const { page } = dbg;
     await openRun(page, run.handler_id);
     await badge(page, "running").waitFor();
@@ -90,7 +72,7 @@ describe("the workflow debugger in a headless browser: runs it opens after the f
   it("a failed run: its error, the failing step, and the failed attempt before the retry", async () => {
     const run = await api(servers.streaming, "POST", "/workflows/flaky/run", { start_event: { failures: 2 } });
     expect(run.status).toBe("failed");
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await openRun(page, run.handler_id);
     await finalResult(page).getByText(`Run failed: ${run.error}`, { exact: true }).waitFor();
@@ -108,7 +90,7 @@ describe("the workflow debugger in a headless browser: runs it opens after the f
     const run = await api(servers.streaming, "POST", "/workflows/count/run-nowait", { start_event: { n: 1000, delay_ms: 50 } });
     await streamUntil(servers.streaming, run.handler_id, "ProgressEvent");
     expect(await api(servers.streaming, "POST", `/handlers/${run.handler_id}/cancel`)).toEqual({ status: "cancelled" });
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await openRun(page, run.handler_id);
     await eventRows(page, "WorkflowCancelledEvent").waitFor();

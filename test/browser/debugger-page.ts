@@ -4,9 +4,37 @@
  * and check every request it made.
  */
 import type { Browser, Locator, Page } from "playwright-core";
-import { expect } from "vitest";
-import type { ServeProcess } from "../e2e/serve-process.ts";
-import { type NetworkLog, watchNetwork } from "./chromium.ts";
+import { afterAll, beforeAll, expect } from "vitest";
+import { type ServeProcess, startServe } from "../e2e/serve-process.ts";
+import { launchChromium, type NetworkLog, watchNetwork } from "./chromium.ts";
+
+export interface DebuggerServers {
+  servers: Record<"quickstart" | "streaming" | "hitl", ServeProcess>;
+  browser: Browser;
+}
+
+/**
+ * For a describe block: `serve` the quickstart, streaming and human-in-the-loop examples (memory store)
+ * and launch Chromium before its tests, stop them all after. The fields are set once `beforeAll` ran.
+ */
+export function useDebuggerServers(): DebuggerServers {
+  const env = { servers: {} } as DebuggerServers;
+  beforeAll(async () => {
+    const [quickstart, streaming, hitl, chromium] = await Promise.all([
+      startServe("examples/quickstart", ["--persistence", "memory"]),
+      startServe("examples/streaming", ["--persistence", "memory"]),
+      startServe("examples/human-in-the-loop", ["--persistence", "memory"]),
+      launchChromium(),
+    ]);
+    Object.assign(env.servers, { quickstart, streaming, hitl });
+    env.browser = chromium;
+  }, 60_000);
+  afterAll(async () => {
+    await env.browser?.close();
+    await Promise.all(Object.values(env.servers).map((s) => s.stop()));
+  });
+  return env;
+}
 
 export interface DebuggerPage {
   page: Page;

@@ -4,10 +4,7 @@
  * leaving the server aborted: the page must work offline. Here runs start from the page's form;
  * debugger-history.test.ts opens runs that started (and often ended) before the page looked.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServeProcess, startServe } from "../e2e/serve-process.ts";
-import { launchChromium } from "./chromium.ts";
+import { describe, expect, it } from "vitest";
 import {
   badge,
   eventRows,
@@ -19,30 +16,15 @@ import {
   rowData,
   runFromForm,
   showInternalEvents,
+  useDebuggerServers,
 } from "./debugger-page.ts";
 
 describe("the workflow debugger in a headless browser: runs started from the page", () => {
-  const servers: Record<"quickstart" | "streaming" | "hitl", ServeProcess> = {} as never;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    const [quickstart, streaming, hitl, chromium] = await Promise.all([
-      startServe("examples/quickstart", ["--persistence", "memory"]),
-      startServe("examples/streaming", ["--persistence", "memory"]),
-      startServe("examples/human-in-the-loop", ["--persistence", "memory"]),
-      launchChromium(),
-    ]);
-    Object.assign(servers, { quickstart, streaming, hitl });
-    browser = chromium;
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await Promise.all(Object.values(servers).map((s) => s.stop()));
-  });
+  const env = useDebuggerServers();
+  const { servers } = env;
 
   it("quickstart: lists the workflows, runs answer-question from its schema form, shows the graph, its events and the result of a run that ended before the page subscribed", async () => {
-    const dbg = await openDebugger(browser, servers.quickstart);
+    const dbg = await openDebugger(env.browser, servers.quickstart);
     const { page } = dbg;
     await page.getByRole("combobox").click();
     await expect.poll(() => page.getByRole("option").allInnerTexts(), { timeout: 10_000 }).toEqual(["answer-question"]);
@@ -79,7 +61,7 @@ describe("the workflow debugger in a headless browser: runs started from the pag
   }, 60_000);
 
   it("streaming: follows count's progress events over SSE and shows the final result", async () => {
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await pickWorkflow(page, "count");
     await page.getByText("How many progress events to publish", { exact: true }).waitFor();
@@ -100,7 +82,7 @@ describe("the workflow debugger in a headless browser: runs started from the pag
   }, 60_000);
 
   it("streaming: a retried step shows its failed attempt and the retry, then the result", async () => {
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await pickWorkflow(page, "flaky");
     const { body } = await runFromForm(page, "flaky");
@@ -115,7 +97,7 @@ describe("the workflow debugger in a headless browser: runs started from the pag
   }, 60_000);
 
   it("streaming: a run that fails shows its error and the failing step", async () => {
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await pickWorkflow(page, "flaky");
     await page.locator("input").first().fill("2");
@@ -131,7 +113,7 @@ describe("the workflow debugger in a headless browser: runs started from the pag
   }, 60_000);
 
   it("hitl: starts confirm, shows its question, answers it from Send Event (the awaited event preselected) and shows approved", async () => {
-    const dbg = await openDebugger(browser, servers.hitl);
+    const dbg = await openDebugger(env.browser, servers.hitl);
     const { page } = dbg;
     await pickWorkflow(page, "confirm");
     await page.getByRole("textbox").first().fill("deploy");
@@ -162,7 +144,7 @@ describe("the workflow debugger in a headless browser: runs started from the pag
   }, 60_000);
 
   it("streaming: a run cancelled while the page follows it ends as cancelled; Send Event never preselects the start event", async () => {
-    const dbg = await openDebugger(browser, servers.streaming);
+    const dbg = await openDebugger(env.browser, servers.streaming);
     const { page } = dbg;
     await pickWorkflow(page, "count");
     const inputs = page.locator("input");
