@@ -46,6 +46,24 @@ function runInPty(args: string[], prompt?: string, answer?: string): Promise<{ c
   });
 }
 
+/** `llamactl <args>` as a child with piped stdio: its merged output so far and its exit code. */
+function spawnCli(args: string[]): { child: ReturnType<typeof spawn>; output(): string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+/** `llamactl <args>` with `stdin` written and closed; resolves once it exited. */
+async function runWithStdin(args: string[], stdin: string): Promise<{ code: number | null; out: string }> {
+  const run = spawnCli(args);
+  run.child.stdin!.end(stdin);
+  const code = await run.exited;
+  return { code, out: run.output() };
+}
+
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -201,14 +219,7 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
   });
 
   it("shows an input request without a prefix as a question: its fields and the answer it expects", async () => {
-    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, "run", "report", "examples/with-ui", "topic=tides", "sections=1", "delay_ms=0"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-      let out = "";
-      child.stdout.on("data", (d) => (out += d));
-      child.stderr.on("data", (d) => (out += d));
-      child.stdin.end("yes\n");
-      child.on("exit", (code) => resolve({ code, out }));
-    });
+    const result = await runWithStdin(["run", "report", "examples/with-ui", "topic=tides", "sections=1", "delay_ms=0"], "yes\n");
     expect(result.code, result.out).toBe(0);
     expect(result.out).toContain("? PublishQuestion\n    question: Publish the report on tides? (yes/no)\n    (your answer is sent as PublishAnswer { response: string })");
     expect(result.out).not.toContain('PublishQuestion {"');
@@ -216,14 +227,11 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
   });
 
   it("Ctrl-C in-process cancels the run and says so (exit 130)", async () => {
-    const child = spawn(process.execPath, [BIN, "run", "confirm", "examples/human-in-the-loop", "topic=halt"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await waitFor(() => out.includes("? Proceed with halt? (yes/no)"), "the question");
-    child.kill("SIGINT");
-    expect(await exited, out).toBe(130);
+    const run = spawnCli(["run", "confirm", "examples/human-in-the-loop", "topic=halt"]);
+    await waitFor(() => run.output().includes("? Proceed with halt? (yes/no)"), "the question");
+    run.child.kill("SIGINT");
+    expect(await run.exited, run.output()).toBe(130);
+    const out = run.output();
     expect(out).toMatch(/Interrupted: run \S+ was cancelled \(it ran in this process, so nothing of it keeps running\)\./);
     expect(out).not.toContain("No answer to");
   });
@@ -231,14 +239,11 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
   it("Ctrl-C with --url stops following and leaves the run running on the server, saying how to reach it (exit 130)", async () => {
     const server = await startServe("examples/human-in-the-loop", ["--persistence", "memory"]);
     try {
-      const child = spawn(process.execPath, [BIN, "run", "confirm", "--url", server.origin, "topic=later"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-      let out = "";
-      child.stdout.on("data", (d) => (out += d));
-      child.stderr.on("data", (d) => (out += d));
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      await waitFor(() => out.includes("? Proceed with later? (yes/no)"), "the question");
-      child.kill("SIGINT");
-      expect(await exited, out).toBe(130);
+      const run = spawnCli(["run", "confirm", "--url", server.origin, "topic=later"]);
+      await waitFor(() => run.output().includes("? Proceed with later? (yes/no)"), "the question");
+      run.child.kill("SIGINT");
+      expect(await run.exited, run.output()).toBe(130);
+      const out = run.output();
       const id = /handler (\S+)/.exec(out)![1];
       expect(out).toContain(`Interrupted: stopped following handler ${id}; the run keeps running on the server`);
       expect(out).toContain(`POST ${server.origin}/deployments/`);
@@ -252,14 +257,7 @@ export const boom = new Workflow({ name: "Boom" }).step("explode", { accepts: [S
   it("runs against a server with --url, answering from stdin", async () => {
     const server = await startServe("examples/human-in-the-loop", ["--persistence", "memory"]);
     try {
-      const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [BIN, "run", "confirm", "--url", server.origin, "topic=ship"], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (out += d));
-        child.stdin.end("no\n");
-        child.on("exit", (code) => resolve({ code, out }));
-      });
+      const result = await runWithStdin(["run", "confirm", "--url", server.origin, "topic=ship"], "no\n");
       expect(result.code, result.out).toBe(0);
       expect(result.out).toContain("ConfirmRequest  prefix=Proceed with ship? (yes/no)");
       expect(result.out).toContain("✓ completed: ship: rejected");
