@@ -16,13 +16,6 @@ export interface RunningStep {
   since: number;
 }
 
-export type RunIdentity = TracedRun;
-
-/**
- * Tells what runs' steps do: every failed attempt is logged (warning while retries remain, error for the
- * last) with the workflow, handler, step, attempt n of max, the message, the user's file:line and the
- * stack; and the attempts executing now are kept for a stall watchdog (`running()`, `onStart`).
- */
 /** An attempt executing now: what a stall report shows, plus when it started (for its duration). */
 interface Attempt {
   step: RunningStep;
@@ -30,6 +23,11 @@ interface Attempt {
   span: Span | undefined;
 }
 
+/**
+ * Tells what runs' steps do: every failed attempt is logged (warning while retries remain, error for the
+ * last) with the workflow, handler, step, attempt n of max, the message, the user's file:line and the
+ * stack; and the attempts executing now are kept for a stall watchdog (`running()`, `onStart`); each attempt's duration goes to the metrics, and it gets a tracing span.
+ */
 export class StepActivity {
   private readonly attempts = new Map<string, Attempt>();
   /** Bumped whenever an attempt starts or ends (a watchdog republishes the list only then). */
@@ -44,7 +42,7 @@ export class StepActivity {
   ) {}
 
   /** The observer for one run's handler. */
-  observerFor(run: RunIdentity): RunObserver {
+  observerFor(run: TracedRun): RunObserver {
     const key = (invocation: string) => `${run.runId}/${invocation}`;
     /** Spans of attempts that just ended, kept until the failure that may follow at once is on them. */
     const ending = new Map<string, Span>();
