@@ -3,6 +3,7 @@
  * Nothing here imports the server, the CLI or the runtime.
  */
 export * from "./types.ts";
+export type { Admission, QueuedRun, RunQueue, SlotLimit } from "./queue-types.ts";
 export { createMemoryStore } from "./memory-store.ts";
 export { openSqliteStore, type SqliteStoreOptions, type SqliteStoreStats, type SqliteWorkflowStore } from "./sqlite-store.ts";
 

@@ -8,6 +8,7 @@ import {
   type HandlerRow,
   type SerializedWrite,
 } from "./records.ts";
+import { createMemoryQueue } from "./memory-queue.ts";
 import type { HandlerFilter, HandlerRecord, IdempotencyRecord, RunWrite, StoreHealth, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 interface StoredHandler {
@@ -38,6 +39,7 @@ export function createMemoryStore(): WorkflowStore {
   let claims = 0;
   let insertion = 0;
   let closed = false;
+  const queue = createMemoryQueue(() => ensureOpen());
 
   function ensureOpen(): void {
     if (closed) throw closedStoreError(null);
@@ -52,6 +54,7 @@ export function createMemoryStore(): WorkflowStore {
     if (write.handler !== null) {
       const existing = handlers.get(handlerId);
       handlers.set(handlerId, { insertion: existing?.insertion ?? ++insertion, row: write.handler });
+      queue.handlerWritten(handlerId, existing?.row.run_id !== write.handler.run_id, write.handler.status !== "running");
     }
     const stored: StoredEvent[] = [];
     if (write.envelopeJson.length > 0) {
@@ -74,6 +77,7 @@ export function createMemoryStore(): WorkflowStore {
 
   function remove(handlerId: string): void {
     handlers.delete(handlerId);
+    queue.handlerDeleted(handlerId);
     checkpoints.delete(handlerId);
     for (const runId of runsOfHandler.get(handlerId) ?? []) runs.delete(runId);
     runsOfHandler.delete(handlerId);
@@ -89,6 +93,7 @@ export function createMemoryStore(): WorkflowStore {
   return {
     kind: "memory",
     location: null,
+    queue,
 
     async write(write: RunWrite): Promise<StoredEvent[]> {
       ensureOpen();

@@ -3,6 +3,7 @@ import pg from "pg";
 import { classifyPostgresError, describePostgresUrl } from "./postgres-errors.ts";
 import { createPostgresLeases } from "./postgres-leases.ts";
 import { migratePostgres } from "./postgres-migrate.ts";
+import { createPostgresQueue } from "./postgres-queue.ts";
 import { checkKeep, checkLimit, closedStoreError, missingHandlerError, serializeWrite, toHandlerRecord, type HandlerRow, type SerializedWrite } from "./records.ts";
 import {
   StoreError,
@@ -161,10 +162,20 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     return `{${parts.join(",")}}`;
   }
 
+  const runQueue = createPostgresQueue({
+    pool,
+    replicaId,
+    classify,
+    ensureOpen() {
+      if (closed) throw closedStoreError(location);
+    },
+  });
+
   return {
     kind: "postgres",
     location,
     leases,
+    queue: runQueue,
 
     write(write: RunWrite): Promise<StoredEvent[]> {
       let serialized: SerializedWrite;

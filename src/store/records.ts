@@ -1,4 +1,5 @@
 import { HANDLER_STATUSES, type EventEnvelope, type HandlerRecord, type RunWrite } from "./types.ts";
+import type { QueuedRun } from "./queue-types.ts";
 
 /**
  * What both backends keep: handler rows and JSON text. The memory store stores the same text as
@@ -109,4 +110,36 @@ export function checkKeep(keep: number): void {
   if (!(Number.isInteger(keep) && keep >= 0)) {
     throw new RangeError(`pruneTerminal() keep must be a non-negative integer, got ${keep}.`);
   }
+}
+
+/** A row of run_queue (both SQL stores). */
+export interface QueueRow {
+  handler_id: string;
+  workflow_name: string;
+  run_id: string;
+  concurrency_key: string;
+  start_event: string;
+  enqueued_at: string;
+}
+
+export function toQueueRow(run: QueuedRun): QueueRow {
+  return {
+    handler_id: run.handlerId,
+    workflow_name: run.workflowName,
+    run_id: run.runId,
+    concurrency_key: run.key,
+    start_event: JSON.stringify(run.start),
+    enqueued_at: run.enqueuedAt,
+  };
+}
+
+export function fromQueueRow(row: QueueRow): QueuedRun {
+  return {
+    handlerId: row.handler_id,
+    workflowName: row.workflow_name,
+    runId: row.run_id,
+    key: row.concurrency_key,
+    start: JSON.parse(row.start_event),
+    enqueuedAt: row.enqueued_at,
+  };
 }

@@ -11,8 +11,10 @@ import {
 import { type Checkpointer, startCheckpointer } from "./sqlite-checkpointer.ts";
 import { classifyStoreError } from "./sqlite-errors.ts";
 import { openDatabase } from "./sqlite-open.ts";
+import { createSqliteQueue } from "./sqlite-queue.ts";
 import { prepareStatements, type Statements } from "./sqlite-statements.ts";
 import { watchStoreFile } from "./sqlite-watch.ts";
+import type { RunQueue } from "./queue-types.ts";
 import type { HandlerFilter, HandlerRecord, IdempotencyRecord, RunWrite, StoredCheckpoint, StoredEvent, WorkflowStore } from "./types.ts";
 
 export interface SqliteStoreOptions {
@@ -60,9 +62,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const location = db.name;
   let sql: Statements;
   let insertion: number;
+  let queue: RunQueue;
   try {
     sql = prepareStatements(db);
     insertion = sql.maxInsertion.get() ?? 0;
+    queue = createSqliteQueue({ db, submit: (operation) => submit(() => operation()), read });
   } catch (error) {
     // The first reads of the tables: a corrupted page shows up here, before anything is served.
     opened.close();
@@ -160,6 +164,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     kind: "sqlite",
     location,
     stats,
+    queue,
 
     write(write: RunWrite): Promise<StoredEvent[]> {
       let serialized: SerializedWrite;

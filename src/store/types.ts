@@ -1,3 +1,5 @@
+import type { RunQueue } from "./queue-types.ts";
+
 /**
  * The store contract: everything the runtime persists. One contract, one contract test suite
  * (test/store/contract.ts), run against every backend. Routes never see a backend directly.
@@ -81,6 +83,8 @@ export interface WorkflowStore {
   readonly location: string | null;
   /** Present when several processes (replicas) share the store: who drives which run. */
   readonly leases?: RunLeases;
+  /** Concurrency slots of limited workflows and the durable queue of runs waiting for one. */
+  readonly queue: RunQueue;
 
   /**
    * Apply a write atomically; resolves with the appended events and their sequences (the envelope

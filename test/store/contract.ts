@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HandlerStatus, StoredEvent, WorkflowStore } from "../../src/store/index.ts";
 import { at, envelope, handler, stopEnvelope } from "./fixtures.ts";
+import { describeQueue } from "./queue-contract.ts";
 
 export interface StoreUnderTest {
   store: WorkflowStore;
@@ -348,5 +349,7 @@ export function runStoreContract(name: string, make: () => Promise<StoreUnderTes
         expect(await reopened.claimIdempotencyKey(key("h2"), NOW)).toEqual(key("h1"));
       });
     });
+
+    describeQueue({ store: () => store, subject: () => subject, opened });
   });
 }

@@ -13,6 +13,6 @@ afterAll(() => db.drop());
 
 runStoreContract("postgres", async () => {
   const store = await openPostgresStore(db.url);
-  await withClient(db.url, (client) => client.query("TRUNCATE llamactl.handlers, llamactl.events, llamactl.checkpoints, llamactl.inbox, llamactl.replicas, llamactl.idempotency_keys CASCADE"));
+  await withClient(db.url, (client) => client.query("TRUNCATE llamactl.handlers, llamactl.events, llamactl.checkpoints, llamactl.inbox, llamactl.replicas, llamactl.idempotency_keys, llamactl.run_slots, llamactl.run_queue CASCADE"));
   return { store, reopen: () => openPostgresStore(db.url) };
 });
