@@ -116,6 +116,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   await runtime.start();
   const live = runtime;
   metrics.watchRuns(() => live.activeRuns());
+  metrics.watchQueue(() => live.queueDepth());
   app = await buildApp(
     { runtime, logger: logger.child({}, "server"), metrics },
     {

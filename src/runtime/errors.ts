@@ -8,12 +8,15 @@ export class RuntimeError extends Error {
   readonly hint: string | undefined;
   /** A message was given (else the code's default message applies). */
   readonly hasMessage: boolean;
+  /** Seconds after which the same request may succeed (a full queue): the Retry-After header. */
+  readonly retryAfter: number | undefined;
 
-  constructor(options: { code: string; message?: string; hint?: string; cause?: unknown }) {
+  constructor(options: { code: string; message?: string; hint?: string; cause?: unknown; retryAfter?: number }) {
     super(options.message ?? options.code, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.hint = options.hint;
     this.hasMessage = options.message !== undefined;
+    this.retryAfter = options.retryAfter;
   }
 }
 

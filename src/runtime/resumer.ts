@@ -143,12 +143,17 @@ export class Resumer {
     return run;
   }
 
-  private async markUnresumable(rec: HandlerRecord, reason: string, code?: RunFailureCode, lease?: string): Promise<void> {
+  /** End failed a queued run that got its slot but cannot start (its start event no longer reads). */
+  failUnstartable(rec: HandlerRecord, reason: string): Promise<void> {
+    return this.markUnresumable(rec, reason, undefined, undefined, "started");
+  }
+
+  private async markUnresumable(rec: HandlerRecord, reason: string, code?: RunFailureCode, lease?: string, what: "resumed" | "started" = "resumed"): Promise<void> {
     const subject = rec.runId === null ? `Handler ${rec.handlerId}` : `Run ${rec.runId}`;
-    const message = `${subject} could not be resumed: ${reason}.`.replace(/\.\.$/, ".");
+    const message = `${subject} could not be ${what}: ${reason}.`.replace(/\.\.$/, ".");
     const failed = WorkflowFailedEvent.create({
       step_name: null,
-      exception: { exception_type: "ResumeError", exception_message: message, ...(code ? { code } : {}) },
+      exception: { exception_type: what === "resumed" ? "ResumeError" : "StartError", exception_message: message, ...(code ? { code } : {}) },
       attempts: 0,
       elapsed_seconds: 0,
     });

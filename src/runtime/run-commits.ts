@@ -22,6 +22,8 @@ export interface CommitDeps {
   unpersisted: UnpersistedEndings;
   idle: IdleRelease;
   metrics: RuntimeMetrics;
+  /** Told of every run that ends in this process (a concurrency slot freed). */
+  onEnded?: (record: HandlerRecord, seconds: number) => void;
 }
 
 /**
@@ -166,8 +168,10 @@ async function storeEnding(deps: CommitDeps, run: ActiveRun, ending: HandlerReco
 }
 
 /** Count a run's ending, with how long it ran since it started (across restarts). */
-export function noteEnded(deps: Pick<CommitDeps, "metrics">, record: HandlerRecord): void {
+export function noteEnded(deps: Pick<CommitDeps, "metrics" | "onEnded">, record: HandlerRecord): void {
   if (record.status === "running") return;
-  const seconds = (Date.parse(record.completedAt ?? record.updatedAt) - Date.parse(record.startedAt)) / 1000;
-  deps.metrics.runEnded(record.workflowName, record.status, Number.isFinite(seconds) ? Math.max(0, seconds) : 0);
+  const elapsed = (Date.parse(record.completedAt ?? record.updatedAt) - Date.parse(record.startedAt)) / 1000;
+  const seconds = Number.isFinite(elapsed) ? Math.max(0, elapsed) : 0;
+  deps.metrics.runEnded(record.workflowName, record.status, seconds);
+  deps.onEnded?.(record, seconds);
 }

@@ -1,5 +1,7 @@
 import type { Checkpoint, Workflow, WorkflowEvent } from "../workflows/index.ts";
-import { generateId } from "../workflows/index.ts";
+import { eventFromJSON, generateId } from "../workflows/index.ts";
+import type { QueuedRun } from "../store/queue-types.ts";
+import { Admission, isQueued, queuedRecord, type QueuedRecord, type RunLimit } from "./admission.ts";
 import { type HandlerFilter, type HandlerRecord, type StoredEvent, StoreError, type WorkflowStore } from "../store/types.ts";
 import { isReleasable } from "./active-run.ts";
 import { isStopEnvelope } from "./envelope.ts";
@@ -40,6 +42,8 @@ export interface RuntimeOptions {
   projectDir?: string;
   /** Where run and step metrics go (the server's Prometheus registry). Default nowhere. */
   metrics?: RuntimeMetrics;
+  /** Concurrency limits by workflow name: runs over a limit wait in the store's queue. Default none. */
+  limits?: ReadonlyMap<string, RunLimit>;
 }
 
 export const DEFAULT_MAX_RECOVERY_ATTEMPTS = 3;
@@ -67,6 +71,7 @@ export class Runtime {
   private readonly resumer: Resumer;
   /** Present when the store is shared by replicas. */
   private readonly replicas: Replicas | null;
+  private readonly admission: Admission;
   private state: "new" | "started" | "stopped" = "new";
 
   constructor(private readonly options: RuntimeOptions) {
@@ -80,7 +85,26 @@ export class Runtime {
       this.replicas?.park(run);
     });
     this.activity = new StepActivity(logger, options.projectDir, metrics);
-    this.commits = { store, logger, runs: this.runs, bus: this.bus, retention: this.retention, unpersisted: this.unpersisted, idle: this.idle, metrics };
+    this.admission = new Admission({
+      store,
+      logger,
+      limits: options.limits ?? new Map(),
+      workflowNames: () => this.workflowNames(),
+      startPromoted: (run) => this.startPromoted(run),
+      // Shared by replicas: one that died may have held slots, or ended a run without promoting.
+      sweepMs: store.leases ? store.leases.ttlMs : 0,
+    });
+    this.commits = {
+      store,
+      logger,
+      runs: this.runs,
+      bus: this.bus,
+      retention: this.retention,
+      unpersisted: this.unpersisted,
+      idle: this.idle,
+      metrics,
+      onEnded: (record, seconds) => this.admission.ended(record.workflowName, seconds),
+    };
     this.resumer = new Resumer({
       ...this.commits,
       activity: this.activity,
@@ -149,6 +173,7 @@ export class Runtime {
     await this.replicas?.start();
     this.state = "started";
     await this.retention.start();
+    await this.admission.start();
   }
 
   /**
@@ -158,6 +183,7 @@ export class Runtime {
   async stop(): Promise<void> {
     this.state = "stopped";
     this.unpersisted.stop();
+    this.admission.stop();
     await this.replicas?.stop();
     const resets: Promise<unknown>[] = [];
     for (const run of this.runs.values()) {
@@ -185,6 +211,11 @@ export class Runtime {
     return { running, waiting };
   }
 
+  /** Runs waiting for a concurrency slot, by workflow (for metrics). */
+  queueDepth(): Promise<Map<string, number>> {
+    return this.admission.depth();
+  }
+
   /** The configured workflow name and handler of a run driven here (for messages about it), or null. */
   describeRun(runId: string): { workflow: string; handlerId: string } | null {
     return this.runs.describe(runId);
@@ -195,20 +226,42 @@ export class Runtime {
     return this.store.health();
   }
 
+  /** A handler's record; a run waiting for a concurrency slot shows as `running` with its `queuePosition`. */
   async getHandler(handlerId: string): Promise<HandlerRecord | null> {
-    return this.unpersisted.get(handlerId) ?? (await this.store.getHandler(handlerId));
+    const rec = this.unpersisted.get(handlerId) ?? (await this.store.getHandler(handlerId));
+    if (rec?.status === "running" || !this.admission.active) return rec;
+    // A queued run of a handler id used before: the queue tells what it is now.
+    const queued = await this.store.queue.get(handlerId);
+    return queued ? queuedRecord(queued.run, queued.position) : rec;
   }
 
   async listHandlers(filter: HandlerFilter): Promise<HandlerRecord[]> {
-    if (this.unpersisted.size === 0) return this.store.listHandlers(filter);
+    let all = await this.store.listHandlers(this.unpersisted.size === 0 ? filter : { workflowName: filter.workflowName });
     // Endings the store has not taken yet: shown as what they are, filtered like the rest.
-    const all = (await this.store.listHandlers({ workflowName: filter.workflowName })).map((rec) => this.unpersisted.get(rec.handlerId) ?? rec);
-    return filter.status ? all.filter((rec) => filter.status!.includes(rec.status)) : all;
+    if (this.unpersisted.size > 0) {
+      all = all.map((rec) => this.unpersisted.get(rec.handlerId) ?? rec);
+      if (filter.status) all = all.filter((rec) => filter.status!.includes(rec.status));
+    }
+    if (!this.admission.active || (filter.status && !filter.status.includes("running"))) return all;
+    const queued = await this.store.queue.list(filter.workflowName);
+    if (queued.length === 0) return all;
+    // Queued runs are running handlers too, in their place by creation time, numbered per key.
+    const positions = new Map<string, number>();
+    const records = queued.map((run) => {
+      const slot = `${run.workflowName}\u0000${run.key}`;
+      const position = (positions.get(slot) ?? 0) + 1;
+      positions.set(slot, position);
+      return queuedRecord(run, position);
+    });
+    const ids = new Set(records.map((rec) => rec.handlerId));
+    return [...all.filter((rec) => !ids.has(rec.handlerId)), ...records].sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
   }
 
   /**
    * Start a run; resolves with the record as created (`running`) once the handler, its start event and
-   * its first checkpoint are committed together: an acknowledged run always resumes after a crash.
+   * its first checkpoint are committed together: an acknowledged run always resumes after a crash. A
+   * run of a workflow at its concurrency limit is queued durably instead (its record has a
+   * `queuePosition`), or refused with QUEUE_FULL when its queue is full.
    */
   async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
     const workflow = this.workflow(workflowName);
@@ -217,53 +270,102 @@ export class Runtime {
     if (this.reserved.has(handlerId) || this.runs.has(handlerId)) throw alreadyRunning(handlerId);
     this.reserved.add(handlerId);
     try {
-      let initialState: Record<string, unknown> | undefined;
       const existing = requestedId ? await this.getHandler(handlerId) : null;
       if (existing?.status === "running") throw alreadyRunning(handlerId);
-      if (existing) {
-        const cp = await this.store.loadCheckpoint(handlerId);
-        initialState = (cp?.data as Checkpoint | undefined)?.state as Record<string, unknown> | undefined;
-      }
       const runId = generateId();
-      const now = this.runs.now();
-      const record: HandlerRecord = {
-        handlerId,
-        workflowName,
-        runId,
-        status: "running",
-        error: null,
-        result: null,
-        startedAt: now,
-        updatedAt: now,
-        completedAt: null,
-        recoveryAttempts: 0,
-      };
-      // Shared by replicas: the first write takes the run's lease with this token.
-      const run = this.runs.track(record, workflow, false, this.store.leases ? generateId() : undefined);
-      startRunSpan(run, options.traceContext, false);
-      const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
-      try {
-        run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
-      } catch (error) {
-        this.runs.forget(run);
-        throw new RuntimeError({ code: "RUN_START_FAILED", cause: error });
+      const limit = this.admission.limitOf(workflowName);
+      if (limit) {
+        const key = this.admission.keyOf(limit, start);
+        const admitted = await this.admission.admit({ handlerId, workflowName, runId, key, start: start.toJSON(), enqueuedAt: this.runs.now() }, limit);
+        if (admitted !== "start") return admitted;
       }
       try {
-        await created;
+        return await this.launch(workflow, workflowName, start, handlerId, runId, existing !== null, options.traceContext);
       } catch (error) {
-        // Another replica started a run of this handler meanwhile.
-        if (error instanceof StoreError && error.code === "HANDLER_RUNNING") throw alreadyRunning(handlerId);
-        // The store's own reason (a deleted file, a full disk) is written for users and is what the
-        // caller can act on; any other exception stays in the log.
-        const reason =
-          error instanceof RunPersistenceError && error.cause instanceof StoreError ? `${error.code}: ${error.message}${error.hint ? ` ${error.hint}` : ""}` : undefined;
-        throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
+        // The slot was taken for this run: give it back (to the next queued run, if any).
+        if (limit) await this.store.queue.release(handlerId).then(() => this.admission.ended(workflowName), () => {});
+        throw error;
       }
-      this.commits.metrics.runStarted(workflowName);
-      return record;
     } finally {
       this.reserved.delete(handlerId);
     }
+  }
+
+  /** Start a queued run that got a slot (its run id and start event as queued). */
+  private async startPromoted(queued: QueuedRun): Promise<void> {
+    const { handlerId, workflowName } = queued;
+    const workflow = this.workflow(workflowName);
+    if (!workflow || this.state !== "started" || this.reserved.has(handlerId) || this.runs.has(handlerId)) {
+      await this.store.queue.release(handlerId).catch(() => {});
+      return;
+    }
+    this.reserved.add(handlerId);
+    try {
+      let start: WorkflowEvent<any>;
+      try {
+        start = eventFromJSON(workflow.analyse(), queued.start as Parameters<typeof eventFromJSON>[1]);
+      } catch (error) {
+        // Queued under an earlier version of the workflow whose start event no longer reads: end it failed.
+        const { queuePosition: _, ...rec } = queuedRecord(queued, 0);
+        await this.resumer.failUnstartable(rec, `its start event no longer fits the workflow: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      const existing = await this.store.getHandler(handlerId);
+      await this.launch(workflow, workflowName, start, handlerId, queued.runId, existing !== null, undefined);
+    } catch (error) {
+      await this.store.queue.release(handlerId).catch(() => {});
+      // Another process started it (it had promoted it too): nothing to do.
+      if (!(error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING")) {
+        this.options.logger.error(`Could not start queued run ${queued.runId} of handler ${handlerId}: ${error instanceof Error ? error.message : String(error)}`, { handler_id: handlerId, run_id: queued.runId });
+      }
+    } finally {
+      this.reserved.delete(handlerId);
+    }
+  }
+
+  /** Create a run's record and drive it; resolves once its first commit is stored. */
+  private async launch(workflow: Workflow<any>, workflowName: string, start: WorkflowEvent<any>, handlerId: string, runId: string, reused: boolean, traceContext: Context | undefined): Promise<HandlerRecord> {
+    let initialState: Record<string, unknown> | undefined;
+    if (reused) {
+      const cp = await this.store.loadCheckpoint(handlerId);
+      initialState = (cp?.data as Checkpoint | undefined)?.state as Record<string, unknown> | undefined;
+    }
+    const now = this.runs.now();
+    const record: HandlerRecord = {
+      handlerId,
+      workflowName,
+      runId,
+      status: "running",
+      error: null,
+      result: null,
+      startedAt: now,
+      updatedAt: now,
+      completedAt: null,
+      recoveryAttempts: 0,
+    };
+    // Shared by replicas: the first write takes the run's lease with this token.
+    const run = this.runs.track(record, workflow, false, this.store.leases ? generateId() : undefined);
+    startRunSpan(run, traceContext, false);
+    const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
+    try {
+      run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
+    } catch (error) {
+      this.runs.forget(run);
+      throw new RuntimeError({ code: "RUN_START_FAILED", cause: error });
+    }
+    try {
+      await created;
+    } catch (error) {
+      // Another replica started a run of this handler meanwhile.
+      if (error instanceof StoreError && error.code === "HANDLER_RUNNING") throw alreadyRunning(handlerId);
+      // The store's own reason (a deleted file, a full disk) is written for users and is what the
+      // caller can act on; any other exception stays in the log.
+      const reason =
+        error instanceof RunPersistenceError && error.cause instanceof StoreError ? `${error.code}: ${error.message}${error.hint ? ` ${error.hint}` : ""}` : undefined;
+      throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
+    }
+    this.commits.metrics.runStarted(workflowName);
+    return record;
   }
 
   /** Resolves once the handler ends, is deleted, or the server stops. */
@@ -280,6 +382,7 @@ export class Runtime {
 
   /** Deliver an event to a running handler (rebuilding it first if it was released). Resolves once it is stored. */
   async deliver(rec: HandlerRecord, event: WorkflowEvent<any>, step: string | null): Promise<void> {
+    if (isQueued(rec)) throw new RuntimeError({ code: "HANDLER_QUEUED" });
     for (let attempt = 1; ; attempt++) {
       const run = await this.resumer.ensureActive(rec, false);
       if (isRemote(run)) {
@@ -308,7 +411,14 @@ export class Runtime {
 
   /** Cancel a running handler; with `purge`, delete it (terminal ones too) with its events and checkpoint. */
   async cancel(handlerId: string, purge: boolean): Promise<"cancelled" | "deleted"> {
-    const rec = await this.getHandler(handlerId);
+    let rec = await this.getHandler(handlerId);
+    // Queued: taken out of the queue, unless a slot was just given to it — then it is cancelled once it runs.
+    for (let attempt = 0; isQueued(rec) && attempt < MAX_START_WAITS; attempt++) {
+      const outcome = await this.cancelQueued(rec, purge);
+      if (outcome) return outcome;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      rec = await this.getHandler(handlerId);
+    }
     if (!rec) throw new RuntimeError({ code: "HANDLER_NOT_FOUND" });
     const cancellable = rec.status === "running" && rec.runId !== null;
     if (cancellable) await this.cancelRunning(rec);
@@ -321,6 +431,21 @@ export class Runtime {
     await this.store.deleteHandler(handlerId);
     if (rec.runId) this.bus.close(rec.runId);
     this.runs.ended(handlerId, null);
+    return "deleted";
+  }
+
+  /** Take a queued run out of the queue and end it cancelled (or delete it); null when it is being started. */
+  private async cancelQueued(queued: QueuedRecord, purge: boolean): Promise<"cancelled" | "deleted" | null> {
+    if (!(await this.store.queue.remove(queued.handlerId))) return null;
+    const { queuePosition: _, ...rec } = queued;
+    if (!purge) {
+      await this.resumer.finishWithoutEngine(rec, "cancelled", null, CANCELLED_ENVELOPE);
+      return "cancelled";
+    }
+    // An earlier run of a reused handler id may be stored: it goes too.
+    await this.store.deleteHandler(rec.handlerId);
+    this.bus.close(rec.runId!);
+    this.runs.ended(rec.handlerId, null);
     return "deleted";
   }
 
@@ -380,6 +505,9 @@ export class Runtime {
   }
 
 }
+
+/** Times (10 ms apart) a cancel waits for a queued run that was just given a slot to start. */
+const MAX_START_WAITS = 3000;
 
 /** Times an event or a cancel follows a run that changes hands between replicas before giving up. */
 const MAX_HANDOVERS = 5;

@@ -13,6 +13,13 @@ export const ERROR_CODES = {
   HANDLER_NOT_RUNNING: { status: 404, detail: "Handler not found", hint: "The handler has already finished; only running handlers can be cancelled (use ?purge=true to delete it)." },
   HANDLER_HAS_NO_RUN: { status: 404, detail: "Handler has no associated run" },
   HANDLER_ALREADY_RUNNING: { status: 409, detail: "Handler is already running" },
+  // Concurrency limits (docs/operations.md).
+  QUEUE_FULL: { status: 429, detail: "Too many runs of this workflow are waiting", hint: "Retry after the Retry-After header's seconds." },
+  HANDLER_QUEUED: {
+    status: 409,
+    detail: "Handler is queued: its run has not started",
+    hint: "The run waits for a concurrency slot; send events once GET /handlers/{handler_id} no longer shows \"phase\": \"queued\" (or cancel it).",
+  },
   INVALID_IDEMPOTENCY_KEY: {
     status: 400,
     detail: "Invalid Idempotency-Key header",
@@ -112,7 +119,8 @@ export class ApiError extends Error {
 /** Translate a runtime failure into the API error of the same code. */
 export function fromRuntimeError(error: RuntimeError): ApiError {
   const code = (error.code in ERROR_CODES ? error.code : "INTERNAL_ERROR") as ErrorCode;
-  return new ApiError({ code, detail: error.hasMessage ? error.message : undefined, hint: error.hint, cause: error.cause });
+  const headers = error.retryAfter === undefined ? undefined : { "retry-after": String(error.retryAfter) };
+  return new ApiError({ code, detail: error.hasMessage ? error.message : undefined, hint: error.hint, cause: error.cause, headers });
 }
 
 export function errorBody(detail: string, code: string, hint?: string, fields?: Record<string, unknown>): string {

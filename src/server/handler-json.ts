@@ -1,8 +1,9 @@
+import { isQueued } from "../runtime/admission.ts";
 import type { HandlerRecord } from "../store/types.ts";
 
-/** The wire Handler, keys in contract order. */
+/** The wire Handler, keys in contract order; a run waiting for a concurrency slot adds `phase` and `queue_position`. */
 export function handlerJson(rec: HandlerRecord): Record<string, unknown> {
-  return {
+  const json = {
     handler_id: rec.handlerId,
     workflow_name: rec.workflowName,
     run_id: rec.runId,
@@ -13,6 +14,7 @@ export function handlerJson(rec: HandlerRecord): Record<string, unknown> {
     updated_at: rec.updatedAt,
     completed_at: rec.completedAt,
   };
+  return isQueued(rec) ? { ...json, phase: "queued", queue_position: rec.queuePosition } : json;
 }
 
 /** 202 while running, 200 completed, 500 failed or cancelled (the body is still the Handler). */

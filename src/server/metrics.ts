@@ -14,13 +14,15 @@ export interface ServerMetrics extends RuntimeMetrics {
   streamOpened(format: "sse" | "ndjson"): () => void;
   /** Where the gauges of runs in memory come from, once the runtime exists. */
   watchRuns(source: () => { running: number; waiting: number }): void;
+  /** Where the gauge of queued runs comes from (runs waiting for a concurrency slot, by workflow). */
+  watchQueue(source: () => Promise<ReadonlyMap<string, number>>): void;
   /** One store write took `seconds`. */
   storeWrite(seconds: number): void;
 }
 
 /**
  * The registry behind `GET /metrics` (Prometheus text format, prom-client): runs and steps by workflow,
- * durations, retries, idle releases, runs in memory and waiting, event-stream clients, store write
+ * durations, retries, idle releases, runs in memory, waiting and queued, event-stream clients, store write
  * latency, and prom-client's process metrics (CPU, memory, event-loop lag, GC). A registry of its own,
  * not prom-client's global one, so that several apps in one process (tests) do not share counters.
  */
@@ -38,6 +40,19 @@ export function createMetrics(): ServerMetrics {
   let runs: () => { running: number; waiting: number } = () => ({ running: 0, waiting: 0 });
   new Gauge({ name: "llamactl_runs_in_memory", help: "Runs driven by this process now.", registers: [registry], collect() { this.set(runs().running); } });
   new Gauge({ name: "llamactl_runs_waiting", help: "Runs in memory that only wait for input (an answer, an external event).", registers: [registry], collect() { this.set(runs().waiting); } });
+  let queued: () => Promise<ReadonlyMap<string, number>> = async () => new Map();
+  new Gauge({
+    name: "llamactl_runs_queued",
+    help: "Runs waiting for a concurrency slot, by workflow (read from the store: every replica's).",
+    labelNames: ["workflow"],
+    registers: [registry],
+    async collect() {
+      const depth = await queued().catch(() => null);
+      if (!depth) return;
+      this.reset();
+      for (const [workflow, count] of depth) this.set({ workflow }, count);
+    },
+  });
   const writes = new Histogram({ name: "llamactl_store_write_seconds", help: "Latency of the store's writes (a run's commit: its events, checkpoint and record).", buckets: STORE_BUCKETS, registers: [registry] });
   streams.set({ format: "sse" }, 0);
   streams.set({ format: "ndjson" }, 0);
@@ -66,6 +81,9 @@ export function createMetrics(): ServerMetrics {
     },
     watchRuns(source) {
       runs = source;
+    },
+    watchQueue(source) {
+      queued = source;
     },
     storeWrite: (seconds) => writes.observe(seconds),
   };

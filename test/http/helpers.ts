@@ -75,6 +75,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const runtime = new Runtime({ store: metrics ? instrumentStore(store, metrics) : store, workflows: options.workflows ?? defaultWorkflows(), logger, metrics, ...options.runtime });
   if (options.start !== false) await runtime.start();
   metrics?.watchRuns(() => runtime.activeRuns());
+  metrics?.watchQueue(() => runtime.queueDepth());
   const app = await buildApp({ runtime, logger, metrics }, { deploymentName: DEPLOYMENT, ...options.config });
   let closed = false;
   const testApp: TestApp = {

@@ -39,8 +39,13 @@ export const Handler = z
     started_at: timestamp("When the handler was created."),
     updated_at: timestamp("The last status or idle change."),
     completed_at: timestamp("When a terminal status was written;").nullable(),
+    phase: z
+      .literal("queued")
+      .optional()
+      .describe("llamactl extension: present while the run waits for a concurrency slot (`[concurrency.<workflow>]`); it starts in arrival order."),
+    queue_position: z.int().min(1).optional().describe("llamactl extension: with `phase`, the run's place among the queued runs of its workflow and key, from 1."),
   })
-  .describe("One record per handler_id; keys always present, in this order.");
+  .describe("One record per handler_id; keys always present, in this order (`phase` and `queue_position` only while queued).");
 
 export const HandlersList = z.object({ handlers: z.array(Handler) }).describe("Handlers, most recent first.");
 

@@ -1,0 +1,175 @@
+import type { WorkflowEvent } from "../workflows/index.ts";
+import type { HandlerRecord } from "../store/types.ts";
+import type { QueuedRun, SlotLimit, WorkflowStore } from "../store/index.ts";
+import { RuntimeError } from "./errors.ts";
+import type { RuntimeLogger } from "./logger.ts";
+
+/** A workflow's concurrency limit (the configuration's `[concurrency.<workflow>]`). */
+export interface RunLimit {
+  /** Runs at once, per key, across every process sharing the store. */
+  maxConcurrentRuns: number;
+  /** A dotted path into the start event's fields: the limit applies per distinct value. Null: the workflow as a whole. */
+  key: string | null;
+  /** Runs waiting for a slot (all keys); beyond, a new run is refused (429). */
+  maxQueued: number;
+}
+
+/** A handler as shown while its run waits for a slot: `running`, with its place in the queue. */
+export type QueuedRecord = HandlerRecord & { queuePosition: number };
+
+export interface AdmissionDeps {
+  store: WorkflowStore;
+  logger: RuntimeLogger;
+  limits: ReadonlyMap<string, RunLimit>;
+  /** Configured workflows (runs queued by an earlier configuration are started once it is lifted). */
+  workflowNames(): string[];
+  /** Start a promoted run here; resolves once it started or could not (the caller released its slot). */
+  startPromoted(run: QueuedRun): Promise<void>;
+  /** Re-check the queues this often (ms; 0: only when runs end). Replicas: a dead one's slots free this way. */
+  sweepMs: number;
+}
+
+const UNLIMITED: SlotLimit = { maxConcurrent: Infinity, maxQueued: Infinity };
+
+/**
+ * Concurrency limits: admits a new run of a limited workflow (a slot, or a place in the durable queue,
+ * or a refusal), and promotes queued runs whenever a run of their workflow ends here, at start, and
+ * every `sweepMs` (another replica may have ended a run and died before promoting).
+ */
+export class Admission {
+  /** Workflows whose promotion is running, and whether another was asked for meanwhile. */
+  private readonly promoting = new Map<string, boolean>();
+  /** Recent run durations per workflow (ms, moving average): what Retry-After is estimated from. */
+  private readonly durations = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private queuedAtStart = false;
+
+  constructor(private readonly deps: AdmissionDeps) {}
+
+  /** Whether runs may be queued at all: limits are configured, or the store held queued runs at start. */
+  get active(): boolean {
+    return this.deps.limits.size > 0 || this.queuedAtStart;
+  }
+
+  limitOf(workflowName: string): RunLimit | undefined {
+    return this.deps.limits.get(workflowName);
+  }
+
+  /** The key a start event falls under: the JSON of the value at the key's path (`null` when absent). */
+  keyOf(limit: RunLimit, start: WorkflowEvent<any>): string {
+    if (limit.key === null) return "";
+    let value: unknown = start.data;
+    for (const field of limit.key.split(".")) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[field] : undefined;
+    return JSON.stringify(value ?? null);
+  }
+
+  /** Take a slot for a new run ("start"), or queue it (its record as shown while it waits); refuses when the queue is full. */
+  async admit(run: QueuedRun, limit: RunLimit): Promise<"start" | QueuedRecord> {
+    const outcome = await this.deps.store.queue.admit(run, slotLimit(limit));
+    if (outcome === "start") return "start";
+    if (outcome === "duplicate") throw new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${run.handlerId}' is already running` });
+    if (outcome === "full") {
+      throw new RuntimeError({
+        code: "QUEUE_FULL",
+        message: `Workflow '${run.workflowName}' has ${limit.maxQueued} runs waiting for a slot already`,
+        hint: `At most ${limit.maxConcurrentRuns} run${limit.maxConcurrentRuns === 1 ? "" : "s"} of it run at once${limit.key ? ` per ${limit.key}` : ""}. Retry later, or raise max_queued / max_concurrent_runs in [concurrency.${run.workflowName}].`,
+        retryAfter: this.retryAfter(run.workflowName),
+      });
+    }
+    const queued = await this.deps.store.queue.get(run.handlerId);
+    return queuedRecord(run, queued?.position ?? 1);
+  }
+
+  /** A run of `workflowName` ended (or a handler was deleted: null): a slot may be free. */
+  ended(workflowName: string | null, seconds?: number): void {
+    if (workflowName !== null && seconds !== undefined) {
+      const before = this.durations.get(workflowName);
+      this.durations.set(workflowName, before === undefined ? seconds : before * 0.8 + seconds * 0.2);
+    }
+    if (workflowName === null) for (const name of this.deps.limits.keys()) this.promote(name);
+    else if (this.deps.limits.has(workflowName)) this.promote(workflowName);
+  }
+
+  /** Runs waiting for a slot, by workflow (every limited workflow listed, 0 included). */
+  async depth(): Promise<Map<string, number>> {
+    const depth = await this.deps.store.queue.depth();
+    for (const name of this.deps.limits.keys()) if (!depth.has(name)) depth.set(name, 0);
+    return depth;
+  }
+
+  /** Promote what fits for every workflow with queued runs, then keep sweeping every `sweepMs`. */
+  async start(): Promise<void> {
+    await this.sweep();
+    if (this.deps.sweepMs > 0 && this.deps.limits.size > 0) {
+      this.timer = setInterval(() => void this.sweep().catch(() => {}), this.deps.sweepMs);
+      this.timer.unref();
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async sweep(): Promise<void> {
+    const configured = new Set(this.deps.workflowNames());
+    const waiting = await this.deps.store.queue.workflows();
+    if (waiting.length > 0) this.queuedAtStart = true;
+    for (const name of waiting) if (configured.has(name)) this.promote(name);
+  }
+
+  /** Promote queued runs of a workflow and start them; coalesced while one promotion runs. */
+  private promote(workflowName: string): void {
+    if (this.promoting.has(workflowName)) {
+      this.promoting.set(workflowName, true);
+      return;
+    }
+    this.promoting.set(workflowName, false);
+    void this.promoteNow(workflowName).finally(() => {
+      const again = this.promoting.get(workflowName);
+      this.promoting.delete(workflowName);
+      if (again) this.promote(workflowName);
+    });
+  }
+
+  private async promoteNow(workflowName: string): Promise<void> {
+    const limit = this.deps.limits.get(workflowName);
+    try {
+      const promoted = await this.deps.store.queue.promote(workflowName, limit ? slotLimit(limit) : UNLIMITED);
+      await Promise.all(promoted.map((run) => this.deps.startPromoted(run)));
+    } catch (error) {
+      this.deps.logger.error(`Could not start queued runs of workflow "${workflowName}": ${String(error)}`, { workflow: workflowName });
+    }
+  }
+
+  /** Seconds a refused client should wait: about one run's duration, 1 to 60. */
+  private retryAfter(workflowName: string): number {
+    const seconds = this.durations.get(workflowName) ?? 1;
+    return Math.min(60, Math.max(1, Math.ceil(seconds)));
+  }
+}
+
+export function slotLimit(limit: RunLimit): SlotLimit {
+  return { maxConcurrent: limit.maxConcurrentRuns, maxQueued: limit.maxQueued };
+}
+
+/** The handler record of a queued run. */
+export function queuedRecord(run: QueuedRun, position: number): QueuedRecord {
+  return {
+    handlerId: run.handlerId,
+    workflowName: run.workflowName,
+    runId: run.runId,
+    status: "running",
+    error: null,
+    result: null,
+    startedAt: run.enqueuedAt,
+    updatedAt: run.enqueuedAt,
+    completedAt: null,
+    recoveryAttempts: 0,
+    queuePosition: position,
+  };
+}
+
+export function isQueued(record: HandlerRecord | null | undefined): record is QueuedRecord {
+  return record != null && typeof (record as Partial<QueuedRecord>).queuePosition === "number";
+}
