@@ -1,7 +1,7 @@
 /** Configuration of `llamactl serve`: discovery, validation, environment and serve options (serve.md §2, §4.1). */
 export { ConfigError } from "./errors.ts";
 export type { ConfigProblem } from "./errors.ts";
-export type { PackageManager, ResolvedConfig, ResolvedUiConfig, WorkflowEntry } from "./types.ts";
+export type { ConcurrencyConfig, PackageManager, ResolvedConfig, ResolvedUiConfig, WorkflowEntry } from "./types.ts";
 export { loadConfig, NO_WORKFLOWS_WARNING } from "./load-config.ts";
 export type { LoadConfigOptions } from "./load-config.ts";
 export { checkRequiredEnv } from "./required-env.ts";
@@ -11,4 +11,4 @@ export { detectPackageManager } from "./package-manager.ts";
 export { isFileModule } from "./workflow-refs.ts";
 export { parseDotenv } from "./dotenv.ts";
 export { sanitizeName } from "./name.ts";
-export { configSchema, DEFAULT_UI_PROXY_PORT } from "./schema.ts";
+export { configSchema, DEFAULT_MAX_QUEUED, DEFAULT_UI_PROXY_PORT } from "./schema.ts";

@@ -1,3 +1,4 @@
+import { resolveConcurrency } from "./concurrency.ts";
 import { discoverConfig } from "./discovery.ts";
 import { buildEnvironment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
@@ -62,6 +63,10 @@ export async function loadConfig(pathArg: string, options: LoadConfigOptions): P
     warnings.push(NO_WORKFLOWS_WARNING);
   }
 
+  const workflowNames = validated.invalidKeys.has("workflows") ? null : Object.keys(config.workflows ?? {});
+  const concurrency = resolveConcurrency(config.concurrency ?? {}, workflowNames, origin);
+  problems.push(...concurrency.problems);
+
   let ui: ResolvedUiConfig | null = null;
   if (config.ui !== undefined) {
     const resolved = await resolveUi(projectDir, origin, config.ui, options.preview ?? false);
@@ -96,6 +101,7 @@ export async function loadConfig(pathArg: string, options: LoadConfigOptions): P
     allowedHosts: config.allowed_hosts ?? [],
     corsOrigins: config.cors_origins ?? [],
     persistence: config.persistence ?? null,
+    concurrency: concurrency.limits,
     warnings,
   });
 }

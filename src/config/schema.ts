@@ -12,6 +12,8 @@ export const DEFAULT_UI_BUILD_COMMAND = "build";
 export const DEFAULT_UI_SERVE_COMMAND = "dev";
 export const DEFAULT_UI_PROXY_PORT = 4502;
 export const DEFAULT_ENV_FILES: readonly string[] = [".env"];
+/** Runs of one workflow that may wait for a slot (all keys together) before `POST /run` answers 429. */
+export const DEFAULT_MAX_QUEUED = 1000;
 
 const port = z
   .int({ error: "an integer from 1 to 65535" })
@@ -38,6 +40,29 @@ export const uiSchema = z.strictObject(uiShape, { error: "a table" });
 export const uiOverlaySchema = z.strictObject(
   { ...uiShape, directory: uiShape.directory.optional() },
   { error: "an object" },
+);
+
+/** A field of the start event, or a field inside one: `user_id`, `user.id`. */
+const DOTTED_FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+const concurrencyLimitSchema = z.strictObject(
+  {
+    max_concurrent_runs: z
+      .int({ error: "a positive integer" })
+      .min(1, { error: "a positive integer" })
+      .describe("runs of this workflow at once, across every replica sharing the store"),
+    key: z
+      .string({ error: "a string" })
+      .regex(DOTTED_FIELD_PATH, { error: 'a dotted path of field names, e.g. "user_id" or "user.id"' })
+      .optional()
+      .describe("a field of the start event (dotted for nested fields); the limit then applies per distinct value"),
+    max_queued: z
+      .int({ error: "an integer of 0 or more" })
+      .min(0, { error: "an integer of 0 or more" })
+      .optional()
+      .describe(`runs waiting for a slot, all keys together, before POST /run answers 429 (default ${DEFAULT_MAX_QUEUED}; 0 never queues)`),
+  },
+  { error: "a table" },
 );
 
 /** Keys of the Python server, accepted so a Python project's file works unchanged, then ignored with a warning. */
@@ -68,6 +93,10 @@ export const configSchema = z.strictObject(
       .string({ error: 'a string: "memory", "local" or "postgres"' })
       .optional()
       .describe('where runs are stored: "local" (SQLite, the default), "memory", or "postgres" (DATABASE_URL; replicas share it)'),
+    concurrency: z
+      .record(z.string(), concurrencyLimitSchema, { error: "a table" })
+      .optional()
+      .describe("per-workflow limits on runs at once, keyed by workflow name; runs over the limit wait in a durable queue"),
     llama_cloud: z.unknown().optional(),
     app: z.unknown().optional(),
     python_dependencies: z.unknown().optional(),
@@ -78,14 +107,17 @@ export const configSchema = z.strictObject(
 export type ConfigInput = z.infer<typeof configSchema>;
 export type UiInput = z.infer<typeof uiSchema>;
 export type UiOverlayInput = z.infer<typeof uiOverlaySchema>;
+export type ConcurrencyLimitInput = z.infer<typeof concurrencyLimitSchema>;
 
-/** The schema node at `path` (object keys only), or undefined. */
+/** The schema node at `path` (object keys, and any key of a record such as `concurrency`), or undefined. */
 export function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
   let current: z.ZodType | undefined = schema;
   for (const segment of path) {
     current = unwrap(current);
-    if (!(current instanceof z.ZodObject) || typeof segment !== "string") return undefined;
-    current = (current.shape as Record<string, z.ZodType>)[segment];
+    if (typeof segment !== "string") return undefined;
+    if (current instanceof z.ZodRecord) current = current.valueType as z.ZodType;
+    else if (current instanceof z.ZodObject) current = (current.shape as Record<string, z.ZodType>)[segment];
+    else return undefined;
   }
   return current === undefined ? undefined : unwrap(current);
 }

@@ -1,7 +1,8 @@
 /**
  * The valid name the user probably meant — a configuration key, a workflow export: the same once case,
  * `_` and `-` are ignored (camelCase `envFiles` suggests `env_files`, `qaWorkflow` → `qa_workflow`), else
- * the closest within an edit distance of 2. The one did-you-mean of llamactl.
+ * the closest within an edit distance of 2, else the only name it starts (a cut-short `max_concurrent`
+ * → `max_concurrent_runs`). The one did-you-mean of llamactl.
  */
 export function closestName(unknown: string, valid: readonly string[]): string | undefined {
   const folded = fold(unknown);
@@ -16,7 +17,16 @@ export function closestName(unknown: string, valid: readonly string[]): string |
       bestDistance = distance;
     }
   }
-  return best;
+  return best ?? onlyExtension(folded, valid);
+}
+
+/** Below this many characters a prefix says too little about what was meant (`k` → `key`?). */
+const MIN_PREFIX = 4;
+
+function onlyExtension(folded: string, valid: readonly string[]): string | undefined {
+  if (folded.length < MIN_PREFIX) return undefined;
+  const extensions = valid.filter((key) => fold(key).startsWith(folded));
+  return extensions.length === 1 ? extensions[0] : undefined;
 }
 
 function fold(key: string): string {

@@ -22,6 +22,25 @@ export interface ResolvedUiConfig {
   buildOutputDir: string;
 }
 
+/**
+ * One `[concurrency.<workflow>]` table: at most `maxConcurrentRuns` runs of `workflow` at once, across
+ * every replica sharing the store; further runs wait in a durable queue of at most `maxQueued`.
+ *
+ * @example
+ * // [concurrency.summarize] max_concurrent_runs = 2, key = "user.id"
+ * { workflow: "summarize", maxConcurrentRuns: 2, key: "user.id", maxQueued: 1000 }
+ */
+export interface ConcurrencyConfig {
+  /** A name under `workflows`. */
+  workflow: string;
+  /** At least 1. */
+  maxConcurrentRuns: number;
+  /** Dotted path into the start event's fields (`user_id`, `user.id`): one limit per distinct value; null for one limit per workflow. */
+  key: string | null;
+  /** Runs waiting for a slot, all keys together, before `POST /run` answers 429; 0 never queues. */
+  maxQueued: number;
+}
+
 /** The validated, frozen configuration of one project (serve.md §2). */
 export interface ResolvedConfig {
   /** Absolute project directory. */
@@ -51,5 +70,7 @@ export interface ResolvedConfig {
   corsOrigins: string[];
   /** `persistence`: memory, local, postgres (or a postgres:// URL); flags and LLAMA_DEPLOY_APISERVER_PERSISTENCE win. */
   persistence: string | null;
+  /** `concurrency`: per-workflow limits, in configuration order; empty when none. */
+  concurrency: ConcurrencyConfig[];
   warnings: string[];
 }

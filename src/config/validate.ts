@@ -66,7 +66,8 @@ function issueProblems(schema: z.ZodType, data: unknown, issue: z.core.$ZodIssue
     const description = schemaAt(schema, issue.path)?.description;
     return [problem(`${at(issue.path)}: required key is missing${description ? ` (${description})` : ""}`)];
   }
-  const quote = issue.code === "invalid_value";
+  // Show the value itself when its type was right but not its content: `got "pip"`, `got "user..id"`.
+  const quote = issue.code === "invalid_value" || issue.code === "invalid_format";
   return [problem(`${at(issue.path)}: expected ${expected}, got ${describeValue(input, origin.format, quote)}`)];
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { load, makeProject, messagesOf } from "./helpers.ts";
 
-const VALID_KEYS = "name, workflows, env, env_files, required_env_vars, ui, allowed_hosts, cors_origins, persistence";
+const VALID_KEYS = "name, workflows, env, env_files, required_env_vars, ui, allowed_hosts, cors_origins, persistence, concurrency";
 const UI_KEYS = "directory, build_command, serve_command, package_manager, proxy_port, build_output_dir";
 
 describe("schema validation (serve.md §2.2, §2.6)", () => {

@@ -28,6 +28,7 @@ function withUiPort(proxyPort: number): ResolvedConfig {
     allowedHosts: [],
     corsOrigins: [],
     persistence: null,
+    concurrency: [],
     warnings: [],
   };
 }

@@ -299,7 +299,7 @@ export function helper() {}`,
     const { code, stderr } = await runCli(["validate", dir]);
     expect(code).toBe(1);
     expect(stderr).toContain(
-      'Error: llama_agents.toml: workflow: unknown key (did you mean "workflows"? Valid keys: name, workflows, env, env_files, required_env_vars, ui, allowed_hosts, cors_origins, persistence)',
+      'Error: llama_agents.toml: workflow: unknown key (did you mean "workflows"? Valid keys: name, workflows, env, env_files, required_env_vars, ui, allowed_hosts, cors_origins, persistence, concurrency)',
     );
   });
 });
