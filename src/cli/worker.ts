@@ -102,6 +102,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     afterCrash: message.afterCrash === true,
     maxRecoveryAttempts: options.maxRecoveryAttempts,
     projectDir: config.projectDir,
+    limits: new Map(config.concurrency.map((limit) => [limit.workflow, { maxConcurrentRuns: limit.maxConcurrentRuns, key: limit.key, maxQueued: limit.maxQueued }])),
   });
   if (options.stallThreshold > 0) {
     const activity = runtime.activity;

@@ -232,27 +232,32 @@ export class Runtime {
     if (rec?.status === "running" || !this.admission.active) return rec;
     // A queued run of a handler id used before: the queue tells what it is now.
     const queued = await this.store.queue.get(handlerId);
-    return queued ? queuedRecord(queued.run, queued.position) : rec;
+    if (queued) return queuedRecord(queued.run, queued.position);
+    // Not queued (any more): its run may have started between the two reads.
+    return rec === null ? this.store.getHandler(handlerId) : rec;
   }
 
   async listHandlers(filter: HandlerFilter): Promise<HandlerRecord[]> {
+    // The queue first: a run that starts meanwhile is then listed twice rather than not at all.
+    const listQueued = this.admission.active && (!filter.status || filter.status.includes("running"));
+    const queued = listQueued ? await this.store.queue.list(filter.workflowName) : [];
     let all = await this.store.listHandlers(this.unpersisted.size === 0 ? filter : { workflowName: filter.workflowName });
     // Endings the store has not taken yet: shown as what they are, filtered like the rest.
     if (this.unpersisted.size > 0) {
       all = all.map((rec) => this.unpersisted.get(rec.handlerId) ?? rec);
       if (filter.status) all = all.filter((rec) => filter.status!.includes(rec.status));
     }
-    if (!this.admission.active || (filter.status && !filter.status.includes("running"))) return all;
-    const queued = await this.store.queue.list(filter.workflowName);
     if (queued.length === 0) return all;
-    // Queued runs are running handlers too, in their place by creation time, numbered per key.
+    // Queued runs are running handlers too, in their place by creation time, numbered per key; a
+    // handler id whose run is queued again shows as queued.
+    const running = new Set(all.filter((rec) => rec.status === "running").map((rec) => rec.handlerId));
     const positions = new Map<string, number>();
     const records = queued.map((run) => {
       const slot = `${run.workflowName}\u0000${run.key}`;
       const position = (positions.get(slot) ?? 0) + 1;
       positions.set(slot, position);
       return queuedRecord(run, position);
-    });
+    }).filter((rec) => !running.has(rec.handlerId));
     const ids = new Set(records.map((rec) => rec.handlerId));
     return [...all.filter((rec) => !ids.has(rec.handlerId)), ...records].sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
   }
