@@ -173,3 +173,22 @@ export function queuedRecord(run: QueuedRun, position: number): QueuedRecord {
 export function isQueued(record: HandlerRecord | null | undefined): record is QueuedRecord {
   return record != null && typeof (record as Partial<QueuedRecord>).queuePosition === "number";
 }
+
+/**
+ * A list of handlers with the queued runs among them, in their place by creation time, numbered per
+ * workflow and key (`queued` in queue order); a handler id whose run is queued again shows as queued.
+ */
+export function withQueued(all: HandlerRecord[], queued: QueuedRun[]): HandlerRecord[] {
+  const running = new Set(all.filter((rec) => rec.status === "running").map((rec) => rec.handlerId));
+  const positions = new Map<string, number>();
+  const records = queued
+    .map((run) => {
+      const slot = `${run.workflowName}\u0000${run.key}`;
+      const position = (positions.get(slot) ?? 0) + 1;
+      positions.set(slot, position);
+      return queuedRecord(run, position);
+    })
+    .filter((rec) => !running.has(rec.handlerId));
+  const ids = new Set(records.map((rec) => rec.handlerId));
+  return [...all.filter((rec) => !ids.has(rec.handlerId)), ...records].sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+}

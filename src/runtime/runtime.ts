@@ -1,11 +1,10 @@
-import type { Checkpoint, Workflow, WorkflowEvent } from "../workflows/index.ts";
-import { eventFromJSON, generateId } from "../workflows/index.ts";
-import type { QueuedRun } from "../store/queue-types.ts";
-import { Admission, isQueued, queuedRecord, type QueuedRecord, type RunLimit } from "./admission.ts";
+import type { Workflow, WorkflowEvent } from "../workflows/index.ts";
+import { Admission, isQueued, queuedRecord, type QueuedRecord, type RunLimit, withQueued } from "./admission.ts";
+import { RunStarter } from "./run-starter.ts";
 import { type HandlerFilter, type HandlerRecord, type StoredEvent, StoreError, type WorkflowStore } from "../store/types.ts";
 import { isReleasable } from "./active-run.ts";
 import { isStopEnvelope } from "./envelope.ts";
-import { RunPersistenceError, RuntimeError } from "./errors.ts";
+import { RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
 import { IdleRelease } from "./idle-release.ts";
 import type { RuntimeLogger } from "./logger.ts";
@@ -13,11 +12,10 @@ import { inboxEvent, Replicas } from "./replicas.ts";
 import { isRemote, Resumer } from "./resumer.ts";
 import { Retention } from "./retention.ts";
 import { RunBus } from "./run-bus.ts";
-import { type CommitDeps, createCommit } from "./run-commits.ts";
+import type { CommitDeps } from "./run-commits.ts";
 import { RunTable, type TerminalWait } from "./run-table.ts";
 import { StepActivity } from "./step-activity.ts";
 import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
-import { startRunSpan } from "./tracing.ts";
 import type { Context } from "@opentelemetry/api";
 import { UnpersistedEndings } from "./unpersisted.ts";
 
@@ -63,7 +61,7 @@ export class Runtime {
   readonly bus = new RunBus();
   readonly activity: StepActivity;
   private readonly runs: RunTable;
-  private readonly reserved = new Set<string>();
+  private readonly starter: RunStarter;
   private readonly retention: Retention;
   private readonly unpersisted: UnpersistedEndings;
   private readonly idle: IdleRelease;
@@ -90,7 +88,7 @@ export class Runtime {
       logger,
       limits: options.limits ?? new Map(),
       workflowNames: () => this.workflowNames(),
-      startPromoted: (run) => this.startPromoted(run),
+      startPromoted: (run) => this.starter.startPromoted(run),
       // Shared by replicas: one that died may have held slots, or ended a run without promoting.
       sweepMs: store.leases ? store.leases.ttlMs : 0,
     });
@@ -111,6 +109,15 @@ export class Runtime {
       workflow: (name) => this.workflow(name),
       maxRecoveryAttempts: options.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS,
       onClaimed: (handlerId) => void this.replicas?.drain(handlerId),
+    });
+    this.starter = new RunStarter({
+      commits: this.commits,
+      activity: this.activity,
+      admission: this.admission,
+      resumer: this.resumer,
+      workflow: (name) => this.workflow(name),
+      getHandler: (handlerId) => this.getHandler(handlerId),
+      started: () => this.state === "started",
     });
     const leases = store.leases;
     this.replicas = leases
@@ -247,19 +254,7 @@ export class Runtime {
       all = all.map((rec) => this.unpersisted.get(rec.handlerId) ?? rec);
       if (filter.status) all = all.filter((rec) => filter.status!.includes(rec.status));
     }
-    if (queued.length === 0) return all;
-    // Queued runs are running handlers too, in their place by creation time, numbered per key; a
-    // handler id whose run is queued again shows as queued.
-    const running = new Set(all.filter((rec) => rec.status === "running").map((rec) => rec.handlerId));
-    const positions = new Map<string, number>();
-    const records = queued.map((run) => {
-      const slot = `${run.workflowName}\u0000${run.key}`;
-      const position = (positions.get(slot) ?? 0) + 1;
-      positions.set(slot, position);
-      return queuedRecord(run, position);
-    }).filter((rec) => !running.has(rec.handlerId));
-    const ids = new Set(records.map((rec) => rec.handlerId));
-    return [...all.filter((rec) => !ids.has(rec.handlerId)), ...records].sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+    return queued.length === 0 ? all : withQueued(all, queued);
   }
 
   /**
@@ -268,109 +263,8 @@ export class Runtime {
    * run of a workflow at its concurrency limit is queued durably instead (its record has a
    * `queuePosition`), or refused with QUEUE_FULL when its queue is full.
    */
-  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
-    const workflow = this.workflow(workflowName);
-    if (!workflow) throw new RuntimeError({ code: "WORKFLOW_NOT_FOUND" });
-    const handlerId = requestedId ?? generateId();
-    if (this.reserved.has(handlerId) || this.runs.has(handlerId)) throw alreadyRunning(handlerId);
-    this.reserved.add(handlerId);
-    try {
-      const existing = requestedId ? await this.getHandler(handlerId) : null;
-      if (existing?.status === "running") throw alreadyRunning(handlerId);
-      const runId = generateId();
-      const limit = this.admission.limitOf(workflowName);
-      if (limit) {
-        const key = this.admission.keyOf(limit, start);
-        const admitted = await this.admission.admit({ handlerId, workflowName, runId, key, start: start.toJSON(), enqueuedAt: this.runs.now() }, limit);
-        if (admitted !== "start") return admitted;
-      }
-      try {
-        return await this.launch(workflow, workflowName, start, handlerId, runId, existing !== null, options.traceContext);
-      } catch (error) {
-        // The slot was taken for this run: give it back (to the next queued run, if any).
-        if (limit) await this.store.queue.release(handlerId).then(() => this.admission.ended(workflowName), () => {});
-        throw error;
-      }
-    } finally {
-      this.reserved.delete(handlerId);
-    }
-  }
-
-  /** Start a queued run that got a slot (its run id and start event as queued). */
-  private async startPromoted(queued: QueuedRun): Promise<void> {
-    const { handlerId, workflowName } = queued;
-    const workflow = this.workflow(workflowName);
-    if (!workflow || this.state !== "started" || this.reserved.has(handlerId) || this.runs.has(handlerId)) {
-      await this.store.queue.release(handlerId).catch(() => {});
-      return;
-    }
-    this.reserved.add(handlerId);
-    try {
-      let start: WorkflowEvent<any>;
-      try {
-        start = eventFromJSON(workflow.analyse(), queued.start as Parameters<typeof eventFromJSON>[1]);
-      } catch (error) {
-        // Queued under an earlier version of the workflow whose start event no longer reads: end it failed.
-        const { queuePosition: _, ...rec } = queuedRecord(queued, 0);
-        await this.resumer.failUnstartable(rec, `its start event no longer fits the workflow: ${error instanceof Error ? error.message : String(error)}`);
-        return;
-      }
-      const existing = await this.store.getHandler(handlerId);
-      await this.launch(workflow, workflowName, start, handlerId, queued.runId, existing !== null, undefined);
-    } catch (error) {
-      await this.store.queue.release(handlerId).catch(() => {});
-      // Another process started it (it had promoted it too): nothing to do.
-      if (!(error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING")) {
-        this.options.logger.error(`Could not start queued run ${queued.runId} of handler ${handlerId}: ${error instanceof Error ? error.message : String(error)}`, { handler_id: handlerId, run_id: queued.runId });
-      }
-    } finally {
-      this.reserved.delete(handlerId);
-    }
-  }
-
-  /** Create a run's record and drive it; resolves once its first commit is stored. */
-  private async launch(workflow: Workflow<any>, workflowName: string, start: WorkflowEvent<any>, handlerId: string, runId: string, reused: boolean, traceContext: Context | undefined): Promise<HandlerRecord> {
-    let initialState: Record<string, unknown> | undefined;
-    if (reused) {
-      const cp = await this.store.loadCheckpoint(handlerId);
-      initialState = (cp?.data as Checkpoint | undefined)?.state as Record<string, unknown> | undefined;
-    }
-    const now = this.runs.now();
-    const record: HandlerRecord = {
-      handlerId,
-      workflowName,
-      runId,
-      status: "running",
-      error: null,
-      result: null,
-      startedAt: now,
-      updatedAt: now,
-      completedAt: null,
-      recoveryAttempts: 0,
-    };
-    // Shared by replicas: the first write takes the run's lease with this token.
-    const run = this.runs.track(record, workflow, false, this.store.leases ? generateId() : undefined);
-    startRunSpan(run, traceContext, false);
-    const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
-    try {
-      run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.commits, run), observer: this.activity.observerFor(run) });
-    } catch (error) {
-      this.runs.forget(run);
-      throw new RuntimeError({ code: "RUN_START_FAILED", cause: error });
-    }
-    try {
-      await created;
-    } catch (error) {
-      // Another replica started a run of this handler meanwhile.
-      if (error instanceof StoreError && error.code === "HANDLER_RUNNING") throw alreadyRunning(handlerId);
-      // The store's own reason (a deleted file, a full disk) is written for users and is what the
-      // caller can act on; any other exception stays in the log.
-      const reason =
-        error instanceof RunPersistenceError && error.cause instanceof StoreError ? `${error.code}: ${error.message}${error.hint ? ` ${error.hint}` : ""}` : undefined;
-      throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
-    }
-    this.commits.metrics.runStarted(workflowName);
-    return record;
+  startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
+    return this.starter.startRun(workflowName, start, requestedId, options.traceContext);
   }
 
   /** Resolves once the handler ends, is deleted, or the server stops. */
@@ -519,9 +413,6 @@ const MAX_HANDOVERS = 5;
 
 const CANCELLED_ENVELOPE = { value: {}, qualified_name: "workflows.events.WorkflowCancelledEvent", type: "WorkflowCancelledEvent", types: ["StopEvent"] };
 
-function alreadyRunning(handlerId: string): RuntimeError {
-  return new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${handlerId}' is already running` });
-}
 
 export { isStopEnvelope };
 export type { TerminalWait };
