@@ -37,6 +37,8 @@ export interface CopySummary {
   handlers: number;
   /** Handlers copied while running: they resume on the target from their checkpoint. */
   running: number;
+  /** Runs waiting for a concurrency slot: queued in the target in the same order. */
+  queued: number;
   runs: number;
   events: number;
   checkpoints: number;
@@ -55,7 +57,7 @@ export interface CopySummary {
 export async function copyStore(source: WorkflowStore, target: WorkflowStore, options: CopyStoreOptions = {}): Promise<CopySummary> {
   const pageSize = options.pageSize ?? 500;
   const records = await source.listHandlers();
-  const summary: CopySummary = { handlers: 0, running: 0, runs: 0, events: 0, checkpoints: 0 };
+  const summary: CopySummary = { handlers: 0, running: 0, queued: 0, runs: 0, events: 0, checkpoints: 0 };
   const written: string[] = [];
   for (const record of records) {
     try {
@@ -79,6 +81,17 @@ export async function copyStore(source: WorkflowStore, target: WorkflowStore, op
     summary.handlers++;
     if (record.status === "running") summary.running++;
     options.onHandler?.(summary.handlers, records.length);
+  }
+  // The queue last, oldest first: admitted with no free slot, each run is queued behind the previous one.
+  for (const run of await source.queue.list()) {
+    const outcome = await target.queue.admit(run, { maxConcurrent: 0, maxQueued: Infinity });
+    if (outcome !== "queued") {
+      throw new StoreError({
+        message: `Copying the queued run of handler ${run.handlerId} (workflow ${run.workflowName}) failed: the target ${outcome === "duplicate" ? "already queues that handler" : "refused it"}. The handlers were copied; ${summary.queued} queued runs too.`,
+        hint: "Copy into an empty store.",
+      });
+    }
+    summary.queued++;
   }
   return summary;
 }

@@ -69,6 +69,11 @@ async function fill(store: WorkflowStore): Promise<void> {
   await store.write({ handlerId: "again", runId: "run-again-1", handler: record("again", "run-again-1", "completed", T2), events: [envelope("StartEvent", { n: 1 }), envelope("StopEvent", { n: 1 })], checkpoint: { count: 1 } });
   await store.write({ handlerId: "again", runId: "run-again-2", handler: record("again", "run-again-2", "completed", T2), events: [envelope("StartEvent", { n: 2 }), envelope("Step", {}), envelope("StopEvent", { n: 2 })], checkpoint: { count: 2 } });
   await store.write({ handlerId: "cancelled", runId: "", handler: record("cancelled", null, "cancelled", T2) });
+  // Two runs waiting for a concurrency slot, in this order.
+  for (const [handlerId, q] of [["queued-b", 3], ["queued-a", 4]] as const) {
+    const run = { handlerId, workflowName: "ask", runId: `run-${handlerId}`, key: '"ann"', start: { type: "AskStart", data: { q } }, enqueuedAt: T2 };
+    expect(await store.queue.admit(run, { maxConcurrent: 0, maxQueued: 10 })).toBe("queued");
+  }
 }
 
 /** All a store holds of the fixture's handlers, read through the contract. */
@@ -80,7 +85,7 @@ async function contents(store: WorkflowStore) {
     for (const runId of RUNS[handlerId]) events[runId] = await store.readEvents(runId, -1);
     checkpoints[handlerId] = await store.loadCheckpoint(handlerId);
   }
-  return { handlers, events, checkpoints };
+  return { handlers, events, checkpoints, queued: await store.queue.list() };
 }
 
 async function sqliteSource(): Promise<{ file: string; expected: Awaited<ReturnType<typeof contents>> }> {
@@ -105,6 +110,7 @@ describe("llamactl store migrate", { timeout: 60_000 }, () => {
   it("copies a SQLite store into PostgreSQL: records field for field, every run's events with their sequences (a reused handler id's older run too), checkpoints", async () => {
     const { file, expected } = await sqliteSource();
     expect(expected.handlers.map((h) => h.handlerId)).toEqual(["done", "waiting", "broken", "again", "cancelled"]);
+    expect(expected.queued.map((run) => run.handlerId)).toEqual(["queued-b", "queued-a"]);
     const db = await database();
     const result = await cli(file, db.url);
     const shown = describePostgresUrl(db.url);
@@ -112,6 +118,7 @@ describe("llamactl store migrate", { timeout: 60_000 }, () => {
     expect(result.stdout.split("\n")).toEqual([
       `Copied 5 handlers (11 events, 3 checkpoints) from ${file} to ${shown}`,
       "1 of them is running: it resumes from its checkpoint once llamactl serves the target.",
+      "2 runs waiting for a concurrency slot are queued in the target in the same order.",
       "The source keeps everything it held. Serve the target with --persistence postgres (DATABASE_URL) or --persistence postgres://….",
       "",
     ]);

@@ -72,6 +72,9 @@ export async function storeMigrateCommand(flags: StoreMigrateFlags, env: Record<
     if (summary.running > 0) {
       lines.push(`${summary.running} of them ${summary.running === 1 ? "is" : "are"} running: ${summary.running === 1 ? "it resumes" : "they resume"} from ${summary.running === 1 ? "its checkpoint" : "their checkpoints"} once llamactl serves the target.`);
     }
+    if (summary.queued > 0) {
+      lines.push(`${count(summary.queued, "run")} waiting for a concurrency slot ${summary.queued === 1 ? "is" : "are"} queued in the target in the same order.`);
+    }
     lines.push(`The source keeps everything it held. Serve the target with ${to.kind === "sqlite" ? `--local-persistence-path ${to.file}` : "--persistence postgres (DATABASE_URL) or --persistence postgres://…"}.`);
     process.stdout.write(lines.join("\n") + "\n");
     return 0;
