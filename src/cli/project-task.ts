@@ -26,7 +26,7 @@ export async function runProjectTask(task: ProjectTask): Promise<number> {
     return 1;
   }
   if (task.kind === "validate") {
-    for (const { name, workflow } of loaded) process.stdout.write(describeWorkflow(name, workflow) + "\n");
+    for (const { name, workflow } of loaded) process.stdout.write(describeWorkflow(name, workflow, config.concurrency.find((l) => l.workflow === name)) + "\n");
     const where = relative(process.env.LLAMACTL_INVOKED_FROM ?? process.cwd(), config.projectDir) || ".";
     process.stdout.write(`validated ${loaded.length} workflow${loaded.length === 1 ? "" : "s"} in ${where}\n`);
     return 0;

@@ -5,6 +5,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import { Access } from "../server/access.ts";
 import { buildApp } from "../server/app.ts";
 import { Logger } from "../server/logger.ts";
+import { limitKeyProblem } from "./describe-workflow.ts";
 import { createMetrics, instrumentStore } from "../server/metrics.ts";
 import { createMemoryStore, openPostgresStore, openSqliteStore, StoreError, type WorkflowStore } from "../store/index.ts";
 import { errorMessage, type Workflow } from "../workflows/index.ts";
@@ -90,6 +91,11 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
     );
     await app.ready();
     return send({ type: "ready", workflows: [], problems });
+  }
+  for (const limit of config.concurrency) {
+    const workflow = loaded.find((l) => l.name === limit.workflow)?.workflow;
+    const problem = workflow ? limitKeyProblem(limit, workflow) : null;
+    if (problem) logger.warn(problem);
   }
   const metrics = createMetrics();
   runtime = new Runtime({

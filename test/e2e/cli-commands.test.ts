@@ -276,6 +276,24 @@ describe("llamactl validate", () => {
     expect(stdout).toContain("step   ask: ConfirmStart → StopEvent | ConfirmRequest, waits for ConfirmResponse");
   });
 
+  it("prints a workflow's concurrency limit, and warns when its key names no field of the start event", async () => {
+    const dir = await project({
+      "llama_agents.toml": '[workflows]\nask = "src/ask.ts:ask"\ntell = "src/ask.ts:tell"\n\n[concurrency.ask]\nmax_concurrent_runs = 2\nkey = "user_id"\nmax_queued = 5\n\n[concurrency.tell]\nmax_concurrent_runs = 1\nkey = "usr_id"\n',
+      "src/ask.ts": `import { z } from "zod";
+import { StartEvent, StopEvent, Workflow } from "llamactl";
+const AskStart = StartEvent.extend("AskStart", { user_id: z.string() });
+export const ask = new Workflow({ name: "Ask" }).step("s", { accepts: [AskStart], returns: [StopEvent] }, async () => StopEvent.create({}));
+export const tell = new Workflow({ name: "Tell" }).step("s", { accepts: [AskStart], returns: [StopEvent] }, async () => StopEvent.create({}));`,
+    });
+    dirs.push(dir);
+    const { code, stdout } = await runCli(["validate", dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("    limit  2 at a time per user_id, at most 5 queued");
+    expect(stdout).toContain("    limit  1 at a time per usr_id, at most 1000 queued");
+    expect(stdout).toContain('⚠ concurrency.tell.key "usr_id" is not a field of AskStart (fields: user_id): every run would share one key.');
+    expect(stdout.match(/⚠/g)).toHaveLength(1);
+  });
+
   it("lists every problem of a broken project and exits non-zero", async () => {
     const dir = await project({
       "llama_agents.toml": '[workflows]\nmissing = "src/ok.ts:qa_workflo"\nsyntax = "src/broken.ts:flow"\nnotflow = "src/ok.ts:helper"\n',
