@@ -1,4 +1,4 @@
-import type { WorkflowEvent } from "../workflows/index.ts";
+import type { Checkpoint, WorkflowEvent } from "../workflows/index.ts";
 import type { HandlerRecord } from "../store/types.ts";
 import type { QueuedRun, SlotLimit, WorkflowStore } from "../store/index.ts";
 import { RuntimeError } from "./errors.ts";
@@ -25,7 +25,14 @@ export interface AdmissionDeps {
   workflowNames(): string[];
   /** Start a promoted run here; resolves once it started or could not (the caller released its slot). */
   startPromoted(run: QueuedRun): Promise<void>;
-  /** Re-check the queues this often (ms; 0: only when runs end). Replicas: a dead one's slots free this way. */
+  /** The name of a configured workflow's start event type. */
+  startTypeOf(workflowName: string): string | undefined;
+  /** Handler ids being started here now (their slots are taken but their first write is not stored yet). */
+  starting(): string[];
+  /**
+   * Re-check every limited workflow's queue this often (ms): a promoted run whose start failed is
+   * promoted again, and with replicas, slots of one that died are freed.
+   */
   sweepMs: number;
 }
 
@@ -43,6 +50,8 @@ export class Admission {
   private readonly durations = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private queuedAtStart = false;
+  /** Promotions under way (what `settled` waits for). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly deps: AdmissionDeps) {}
 
@@ -57,10 +66,7 @@ export class Admission {
 
   /** The key a start event falls under: the JSON of the value at the key's path (`null` when absent). */
   keyOf(limit: RunLimit, start: WorkflowEvent<any>): string {
-    if (limit.key === null) return "";
-    let value: unknown = start.data;
-    for (const field of limit.key.split(".")) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[field] : undefined;
-    return JSON.stringify(value ?? null);
+    return keyOfValue(limit, start.data);
   }
 
   /** Take a slot for a new run ("start"), or queue it (its record as shown while it waits); refuses when the queue is full. */
@@ -72,7 +78,7 @@ export class Admission {
       throw new RuntimeError({
         code: "QUEUE_FULL",
         message: `Workflow '${run.workflowName}' has ${limit.maxQueued} runs waiting for a slot already`,
-        hint: `At most ${limit.maxConcurrentRuns} run${limit.maxConcurrentRuns === 1 ? "" : "s"} of it run at once${limit.key ? ` per ${limit.key}` : ""}. Retry later, or raise max_queued / max_concurrent_runs in [concurrency.${run.workflowName}].`,
+        hint: `It runs at most ${limit.maxConcurrentRuns} at a time${limit.key ? ` per ${limit.key}` : ""}. Retry after Retry-After seconds, or raise max_queued or max_concurrent_runs under concurrency.${run.workflowName} in the configuration.`,
         retryAfter: this.retryAfter(run.workflowName),
       });
     }
@@ -80,14 +86,18 @@ export class Admission {
     return queuedRecord(run, queued?.position ?? 1);
   }
 
-  /** A run of `workflowName` ended (or a handler was deleted: null): a slot may be free. */
-  ended(workflowName: string | null, seconds?: number): void {
-    if (workflowName !== null && seconds !== undefined) {
+  /** A run of `workflowName` ended (after `seconds`, when it ran here) or did not start: a slot may be free. */
+  ended(workflowName: string, seconds?: number): void {
+    if (seconds !== undefined) {
       const before = this.durations.get(workflowName);
       this.durations.set(workflowName, before === undefined ? seconds : before * 0.8 + seconds * 0.2);
     }
-    if (workflowName === null) for (const name of this.deps.limits.keys()) this.promote(name);
-    else if (this.deps.limits.has(workflowName)) this.promote(workflowName);
+    if (this.deps.limits.has(workflowName)) this.promote(workflowName);
+  }
+
+  /** Resolves once no promotion is under way (the queue's state is what it will stay until a run ends). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
   /** Runs waiting for a slot, by workflow (every limited workflow listed, 0 included). */
@@ -97,8 +107,13 @@ export class Admission {
     return depth;
   }
 
-  /** Promote what fits for every workflow with queued runs, then keep sweeping every `sweepMs`. */
+  /**
+   * Count the running runs of limited workflows that hold no slot (started before the limit was
+   * configured, or copied by `store migrate`), promote what fits for every workflow with queued runs,
+   * then keep sweeping every `sweepMs`.
+   */
   async start(): Promise<void> {
+    await this.adopt();
     await this.sweep();
     if (this.deps.sweepMs > 0 && this.deps.limits.size > 0) {
       this.timer = setInterval(() => void this.sweep().catch(() => {}), this.deps.sweepMs);
@@ -115,7 +130,22 @@ export class Admission {
     const configured = new Set(this.deps.workflowNames());
     const waiting = await this.deps.store.queue.workflows();
     if (waiting.length > 0) this.queuedAtStart = true;
-    for (const name of waiting) if (configured.has(name)) this.promote(name);
+    for (const name of new Set([...waiting, ...this.deps.limits.keys()])) if (configured.has(name)) this.promote(name);
+  }
+
+  /**
+   * Make every running run of a limited workflow hold a slot (a no-op for those that do). Under a key,
+   * the start event is looked for in the run's checkpoint (it is there until its step finished); a run
+   * past its first step counts under the null key.
+   */
+  private async adopt(): Promise<void> {
+    if (this.deps.limits.size === 0) return;
+    const { store } = this.deps;
+    for (const rec of await store.listHandlers({ status: ["running"], workflowName: [...this.deps.limits.keys()] })) {
+      const limit = this.deps.limits.get(rec.workflowName)!;
+      const start = limit.key ? startEventIn((await store.loadCheckpoint(rec.handlerId))?.data, this.deps.startTypeOf(rec.workflowName)) : undefined;
+      await store.queue.hold(rec.handlerId, rec.workflowName, keyOfValue(limit, start ?? {}));
+    }
   }
 
   /** Promote queued runs of a workflow and start them; coalesced while one promotion runs. */
@@ -125,17 +155,19 @@ export class Admission {
       return;
     }
     this.promoting.set(workflowName, false);
-    void this.promoteNow(workflowName).finally(() => {
+    const done: Promise<void> = this.promoteNow(workflowName).finally(() => {
+      this.inFlight.delete(done);
       const again = this.promoting.get(workflowName);
       this.promoting.delete(workflowName);
       if (again) this.promote(workflowName);
     });
+    this.inFlight.add(done);
   }
 
   private async promoteNow(workflowName: string): Promise<void> {
     const limit = this.deps.limits.get(workflowName);
     try {
-      const promoted = await this.deps.store.queue.promote(workflowName, limit ? slotLimit(limit) : UNLIMITED);
+      const promoted = await this.deps.store.queue.promote(workflowName, limit ? slotLimit(limit) : UNLIMITED, this.deps.starting());
       await Promise.all(promoted.map((run) => this.deps.startPromoted(run)));
     } catch (error) {
       this.deps.logger.error(`Could not start queued runs of workflow "${workflowName}": ${String(error)}`, { workflow: workflowName });
@@ -147,6 +179,22 @@ export class Admission {
     const seconds = this.durations.get(workflowName) ?? 1;
     return Math.min(60, Math.max(1, Math.ceil(seconds)));
   }
+}
+
+/** The fields of a start event of type `type` still held by a checkpoint (as a step's input, or queued for one). */
+function startEventIn(checkpoint: unknown, type: string | undefined): unknown {
+  const cp = checkpoint as Partial<Checkpoint> | undefined;
+  if (!cp || !type) return undefined;
+  const events = [...(cp.inflight ?? []).map((inv) => inv.event), ...Object.values(cp.queues ?? {}).flat()];
+  return events.find((event) => event?.type === type)?.data;
+}
+
+/** The JSON of the value at the limit's key path in a start event's fields ("" without a key, `null` when absent). */
+function keyOfValue(limit: RunLimit, data: unknown): string {
+  if (limit.key === null) return "";
+  let value: unknown = data;
+  for (const field of limit.key.split(".")) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[field] : undefined;
+  return JSON.stringify(value ?? null);
 }
 
 export function slotLimit(limit: RunLimit): SlotLimit {

@@ -224,6 +224,9 @@ export class Replicas {
   private async answerWaiters(handlerId: string): Promise<void> {
     if (this.deps.runs.has(handlerId)) return;
     const rec: HandlerRecord | null = await this.deps.store.getHandler(handlerId);
-    if (!rec || rec.status !== "running") this.deps.runs.ended(handlerId, rec);
+    if (rec?.status === "running") return;
+    // A queued run has no running record yet (or an earlier run's): it has not even started.
+    if (await this.deps.store.queue.get(handlerId)) return;
+    this.deps.runs.ended(handlerId, rec);
   }
 }

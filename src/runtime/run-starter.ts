@@ -31,9 +31,9 @@ export class RunStarter {
 
   constructor(private readonly deps: RunStarterDeps) {}
 
-  /** A start of this handler id is under way here. */
-  starting(handlerId: string): boolean {
-    return this.reserved.has(handlerId);
+  /** Handler ids whose start is under way here. */
+  startingIds(): string[] {
+    return [...this.reserved];
   }
 
   /**
@@ -90,7 +90,8 @@ export class RunStarter {
         return;
       }
       const existing = await this.deps.commits.store.getHandler(handlerId);
-      await this.launch(workflow, workflowName, start, handlerId, queued.runId, existing !== null, undefined);
+      // Its handler was created when it was queued: started_at stays that time.
+      await this.launch(workflow, workflowName, start, handlerId, queued.runId, existing !== null, undefined, queued.enqueuedAt);
     } catch (error) {
       await this.deps.commits.store.queue.release(handlerId).catch(() => {});
       // Another process started it (it had promoted it too): nothing to do.
@@ -103,7 +104,16 @@ export class RunStarter {
   }
 
   /** Create a run's record and drive it; resolves once its first commit is stored. */
-  private async launch(workflow: Workflow<any>, workflowName: string, start: WorkflowEvent<any>, handlerId: string, runId: string, reused: boolean, traceContext: Context | undefined): Promise<HandlerRecord> {
+  private async launch(
+    workflow: Workflow<any>,
+    workflowName: string,
+    start: WorkflowEvent<any>,
+    handlerId: string,
+    runId: string,
+    reused: boolean,
+    traceContext: Context | undefined,
+    createdAt?: string,
+  ): Promise<HandlerRecord> {
     let initialState: Record<string, unknown> | undefined;
     if (reused) {
       const cp = await this.deps.commits.store.loadCheckpoint(handlerId);
@@ -117,7 +127,7 @@ export class RunStarter {
       status: "running",
       error: null,
       result: null,
-      startedAt: now,
+      startedAt: createdAt ?? now,
       updatedAt: now,
       completedAt: null,
       recoveryAttempts: 0,

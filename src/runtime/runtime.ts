@@ -89,8 +89,10 @@ export class Runtime {
       limits: options.limits ?? new Map(),
       workflowNames: () => this.workflowNames(),
       startPromoted: (run) => this.starter.startPromoted(run),
+      starting: () => this.starter.startingIds(),
+      startTypeOf: (name) => this.workflow(name)?.analyse().startType.name,
       // Shared by replicas: one that died may have held slots, or ended a run without promoting.
-      sweepMs: store.leases ? store.leases.ttlMs : 0,
+      sweepMs: store.leases ? store.leases.ttlMs : QUEUE_SWEEP_MS,
     });
     this.commits = {
       store,
@@ -191,6 +193,7 @@ export class Runtime {
     this.state = "stopped";
     this.unpersisted.stop();
     this.admission.stop();
+    await this.admission.settled();
     await this.replicas?.stop();
     const resets: Promise<unknown>[] = [];
     for (const run of this.runs.values()) {
@@ -218,6 +221,11 @@ export class Runtime {
     return { running, waiting };
   }
 
+  /** Resolves once no queued run is being promoted (for tests: what the queues hold is then settled). */
+  queueSettled(): Promise<void> {
+    return this.admission.settled();
+  }
+
   /** Runs waiting for a concurrency slot, by workflow (for metrics). */
   queueDepth(): Promise<Map<string, number>> {
     return this.admission.depth();
@@ -241,7 +249,7 @@ export class Runtime {
     const queued = await this.store.queue.get(handlerId);
     if (queued) return queuedRecord(queued.run, queued.position);
     // Not queued (any more): its run may have started between the two reads.
-    return rec === null ? this.store.getHandler(handlerId) : rec;
+    return this.unpersisted.get(handlerId) ?? (await this.store.getHandler(handlerId));
   }
 
   async listHandlers(filter: HandlerFilter): Promise<HandlerRecord[]> {
@@ -337,11 +345,9 @@ export class Runtime {
   private async cancelQueued(queued: QueuedRecord, purge: boolean): Promise<"cancelled" | "deleted" | null> {
     if (!(await this.store.queue.remove(queued.handlerId))) return null;
     const { queuePosition: _, ...rec } = queued;
-    if (!purge) {
-      await this.resumer.finishWithoutEngine(rec, "cancelled", null, CANCELLED_ENVELOPE);
-      return "cancelled";
-    }
-    // An earlier run of a reused handler id may be stored: it goes too.
+    // Ended cancelled, as a run is: its stop event ends the streams and answers the waiters of every replica.
+    await this.resumer.finishWithoutEngine(rec, "cancelled", null, CANCELLED_ENVELOPE);
+    if (!purge) return "cancelled";
     await this.store.deleteHandler(rec.handlerId);
     this.bus.close(rec.runId!);
     this.runs.ended(rec.handlerId, null);
@@ -404,6 +410,9 @@ export class Runtime {
   }
 
 }
+
+/** How often the queues of limited workflows are re-checked on a store of one process (replicas: the lease TTL). */
+const QUEUE_SWEEP_MS = 2_000;
 
 /** Times (10 ms apart) a cancel waits for a queued run that was just given a slot to start. */
 const MAX_START_WAITS = 3000;

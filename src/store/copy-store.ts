@@ -82,6 +82,8 @@ export async function copyStore(source: WorkflowStore, target: WorkflowStore, op
     if (record.status === "running") summary.running++;
     options.onHandler?.(summary.handlers, records.length);
   }
+  // The slots of running runs (under their keys), then the queue, oldest first
+  for (const slot of await source.queue.held()) await target.queue.hold(slot.handlerId, slot.workflowName, slot.key);
   // The queue last, oldest first: admitted with no free slot, each run is queued behind the previous one.
   for (const run of await source.queue.list()) {
     const outcome = await target.queue.admit(run, { maxConcurrent: 0, maxQueued: Infinity });

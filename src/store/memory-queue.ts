@@ -17,7 +17,7 @@ export interface MemoryQueue extends RunQueue {
  * Concurrency slots and the queue of waiting runs in this process. Everything happens synchronously
  * in one call, so each operation is atomic.
  */
-export function createMemoryQueue(ensureOpen: () => void): MemoryQueue {
+export function createMemoryQueue(ensureOpen: () => void, isRunning: (handlerId: string) => boolean): MemoryQueue {
   const slots = new Map<string, { workflowName: string; key: string }>();
   /** By handler id, in arrival order (entries are never re-inserted). */
   const queue = new Map<string, Entry>();
@@ -35,7 +35,7 @@ export function createMemoryQueue(ensureOpen: () => void): MemoryQueue {
   return {
     async admit(run: QueuedRun, limit: SlotLimit): Promise<Admission> {
       ensureOpen();
-      if (queue.has(run.handlerId)) return "duplicate";
+      if (queue.has(run.handlerId) || slots.has(run.handlerId)) return "duplicate";
       const queued = waiting(run.workflowName);
       const ahead = queued.some((entry) => !entry.promoted && entry.run.key === run.key);
       if (!ahead && held(run.workflowName, run.key) < limit.maxConcurrent) {
@@ -54,8 +54,15 @@ export function createMemoryQueue(ensureOpen: () => void): MemoryQueue {
       if (entry) entry.promoted = false;
     },
 
-    async promote(workflowName: string, limit: SlotLimit): Promise<QueuedRun[]> {
+    async promote(workflowName: string, limit: SlotLimit, starting: readonly string[]): Promise<QueuedRun[]> {
       ensureOpen();
+      // Slots of runs that never started (their start failed and the slot could not be given back).
+      for (const [handlerId, slot] of slots) {
+        if (slot.workflowName !== workflowName || isRunning(handlerId) || starting.includes(handlerId)) continue;
+        slots.delete(handlerId);
+        const entry = queue.get(handlerId);
+        if (entry) entry.promoted = false;
+      }
       const promoted: QueuedRun[] = [];
       for (const entry of waiting(workflowName)) {
         if (entry.promoted || held(workflowName, entry.run.key) >= limit.maxConcurrent) continue;
@@ -64,6 +71,16 @@ export function createMemoryQueue(ensureOpen: () => void): MemoryQueue {
         promoted.push({ ...entry.run });
       }
       return promoted;
+    },
+
+    async held() {
+      ensureOpen();
+      return [...slots].filter(([handlerId]) => isRunning(handlerId)).map(([handlerId, slot]) => ({ handlerId, ...slot }));
+    },
+
+    async hold(handlerId: string, workflowName: string, key: string): Promise<void> {
+      ensureOpen();
+      if (!slots.has(handlerId)) slots.set(handlerId, { workflowName, key });
     },
 
     async get(handlerId: string) {
@@ -99,7 +116,8 @@ export function createMemoryQueue(ensureOpen: () => void): MemoryQueue {
     },
 
     async workflows(): Promise<string[]> {
-      return [...(await this.depth()).keys()];
+      ensureOpen();
+      return [...new Set([...queue.values()].map((entry) => entry.run.workflowName))];
     },
 
     handlerWritten(handlerId: string, startsRun: boolean, terminal: boolean): void {

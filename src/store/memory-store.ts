@@ -39,7 +39,10 @@ export function createMemoryStore(): WorkflowStore {
   let claims = 0;
   let insertion = 0;
   let closed = false;
-  const queue = createMemoryQueue(() => ensureOpen());
+  const queue = createMemoryQueue(
+    () => ensureOpen(),
+    (handlerId) => handlers.get(handlerId)?.row.status === "running",
+  );
 
   function ensureOpen(): void {
     if (closed) throw closedStoreError(null);

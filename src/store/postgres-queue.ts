@@ -63,7 +63,12 @@ export function createPostgresQueue({ pool, replicaId: me, classify, ensureOpen 
   return {
     admit(run: QueuedRun, limit: SlotLimit): Promise<Admission> {
       return locked(run.workflowName, async (query) => {
-        if ((await query("SELECT 1 FROM llamactl.run_queue WHERE handler_id = $1", [run.handlerId])).length > 0) return "duplicate";
+        const taken = await query(
+          `SELECT 1 FROM llamactl.run_queue WHERE handler_id = $1
+           UNION ALL SELECT 1 FROM llamactl.run_slots s WHERE s.handler_id = $1 AND ${liveSlot("$2")}`,
+          [run.handlerId, me],
+        );
+        if (taken.length > 0) return "duplicate";
         const ahead = await query(`SELECT 1 FROM llamactl.run_queue q WHERE q.workflow_name = $1 AND q.concurrency_key = $2 AND ${waiting("$3")} LIMIT 1`, [run.workflowName, run.key, me]);
         if (ahead.length === 0) {
           const [{ n }] = await query<{ n: number }>(held, [run.workflowName, run.key, me]);
@@ -96,10 +101,20 @@ export function createPostgresQueue({ pool, replicaId: me, classify, ensureOpen 
       await read("UPDATE llamactl.run_queue SET promoted_by = NULL WHERE handler_id = $1 AND promoted_by = $2", [handlerId, me]);
     },
 
-    promote(workflowName: string, limit: SlotLimit): Promise<QueuedRun[]> {
+    promote(workflowName: string, limit: SlotLimit, starting: readonly string[]): Promise<QueuedRun[]> {
       return locked(workflowName, async (query) => {
-        // Slots of replicas that died before starting their run.
-        await query(`DELETE FROM llamactl.run_slots s WHERE s.workflow_name = $1 AND NOT ${liveSlot("$2")}`, [workflowName, me]);
+        // Slots of runs that never started: of replicas that died first, and this one's whose start
+        // failed (unless being started now). Their promoted runs are promoted again.
+        const stale = await query<{ handler_id: string }>(
+          `DELETE FROM llamactl.run_slots s WHERE s.workflow_name = $1
+             AND NOT EXISTS (SELECT 1 FROM llamactl.handlers h WHERE h.handler_id = s.handler_id AND h.status = 'running')
+             AND ((s.replica_id = $2 AND NOT s.handler_id = ANY ($3)) OR (s.replica_id <> $2 AND NOT llamactl.alive(s.replica_id)))
+           RETURNING s.handler_id`,
+          [workflowName, me, starting],
+        );
+        if (stale.length > 0) {
+          await query("UPDATE llamactl.run_queue SET promoted_by = NULL WHERE handler_id = ANY ($1)", [stale.map((row) => row.handler_id)]);
+        }
         const rows = await query<QueueRowOf>(`SELECT ${COLUMNS} FROM llamactl.run_queue q WHERE q.workflow_name = $1 AND ${waiting("$2")} ORDER BY q.seq`, [workflowName, me]);
         const free = new Map<string, number>();
         const promoted: QueuedRun[] = [];
@@ -113,13 +128,30 @@ export function createPostgresQueue({ pool, replicaId: me, classify, ensureOpen 
             free.set(row.concurrency_key, 0);
             continue;
           }
+          // Only if still waiting: a cancel (remove) may have taken it out meanwhile.
+          const claimed = await query(`UPDATE llamactl.run_queue q SET promoted_by = $2 WHERE q.handler_id = $1 AND ${waiting("$2")} RETURNING 1`, [row.handler_id, me]);
+          if (claimed.length === 0) continue;
           await query(takeSlot, [row.handler_id, workflowName, row.concurrency_key, me]);
-          await query("UPDATE llamactl.run_queue SET promoted_by = $2 WHERE handler_id = $1", [row.handler_id, me]);
           free.set(row.concurrency_key, left - 1);
           promoted.push(fromRow(row));
         }
         return promoted;
       });
+    },
+
+    async held() {
+      const rows = await read<{ handler_id: string; workflow_name: string; concurrency_key: string }>(
+        "SELECT s.handler_id, s.workflow_name, s.concurrency_key FROM llamactl.run_slots s JOIN llamactl.handlers h USING (handler_id) WHERE h.status = 'running'",
+        [],
+      );
+      return rows.map((row) => ({ handlerId: row.handler_id, workflowName: row.workflow_name, key: row.concurrency_key }));
+    },
+
+    async hold(handlerId: string, workflowName: string, key: string): Promise<void> {
+      await read(
+        "INSERT INTO llamactl.run_slots (handler_id, workflow_name, concurrency_key, replica_id) VALUES ($1, $2, $3, $4) ON CONFLICT (handler_id) DO NOTHING",
+        [handlerId, workflowName, key, me],
+      );
     },
 
     async get(handlerId: string) {

@@ -42,17 +42,23 @@ export type Admission =
 export interface RunQueue {
   /**
    * A new run of a limited workflow: take a slot for `run.key` if one is free (and no run of that key
-   * waits before it), else queue it if the workflow's queue has room. Atomic across replicas.
+   * waits before it), else queue it if the workflow's queue has room. Atomic across replicas. A handler
+   * id that is queued, or holds a live slot, is a "duplicate".
    */
   admit(run: QueuedRun, limit: SlotLimit): Promise<Admission>;
-  /** Give back the slot of a run that did not start (its first write failed). */
+  /** Give back the slot of a run that did not start (its first write failed); a promoted run is queued again. */
   release(handlerId: string): Promise<void>;
   /**
    * Take slots for queued runs of a workflow while there are free ones, oldest first per key: each is
    * this process's to start (with its handler id and run id). Runs promoted by a process that died
-   * before starting them are promoted again.
+   * before starting them are promoted again. First, slots of runs that never started are freed: this
+   * process's, except those it is `starting` now, and those of processes that died.
    */
-  promote(workflowName: string, limit: SlotLimit): Promise<QueuedRun[]>;
+  promote(workflowName: string, limit: SlotLimit, starting: readonly string[]): Promise<QueuedRun[]>;
+  /** The slots held by running handlers (what `store migrate` copies with them). */
+  held(): Promise<{ handlerId: string; workflowName: string; key: string }[]>;
+  /** Make a running handler hold a slot (one started before its workflow was limited, or copied from another store). */
+  hold(handlerId: string, workflowName: string, key: string): Promise<void>;
   /** A queued run (promoted ones too, until they start) and its position among its key's, from 1. */
   get(handlerId: string): Promise<{ run: QueuedRun; position: number } | null>;
   /** Queued runs, oldest first, of the given workflows (all when undefined). */

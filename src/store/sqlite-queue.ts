@@ -22,7 +22,7 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
   db.exec(`DELETE FROM run_slots WHERE handler_id NOT IN (SELECT handler_id FROM handlers WHERE status = 'running');
            UPDATE run_queue SET promoted = 0 WHERE promoted = 1;`);
   const sql = {
-    queued: db.prepare<[string], number>("SELECT 1 FROM run_queue WHERE handler_id = ?").pluck(),
+    queued: db.prepare<[string, string], number>("SELECT 1 FROM run_queue WHERE handler_id = ? UNION ALL SELECT 1 FROM run_slots WHERE handler_id = ?").pluck(),
     held: db.prepare<[string, string], number>("SELECT count(*) FROM run_slots WHERE workflow_name = ? AND concurrency_key = ?").pluck(),
     ahead: db.prepare<[string, string], number>("SELECT 1 FROM run_queue WHERE workflow_name = ? AND concurrency_key = ? AND promoted = 0 LIMIT 1").pluck(),
     queuedOf: db.prepare<[string], number>("SELECT count(*) FROM run_queue WHERE workflow_name = ?").pluck(),
@@ -32,6 +32,13 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
     unpromote: db.prepare<[string]>("UPDATE run_queue SET promoted = 0 WHERE handler_id = ?"),
     waiting: db.prepare<[string], QueueRow>(`SELECT ${COLUMNS} FROM run_queue WHERE workflow_name = ? AND promoted = 0 ORDER BY seq`),
     promote: db.prepare<[string]>("UPDATE run_queue SET promoted = 1 WHERE handler_id = ?"),
+    /** Slots of a workflow whose run never started (its handler does not run), but for those being started (JSON array). */
+    stale: db.prepare<[string, string], string>(`SELECT s.handler_id FROM run_slots s WHERE s.workflow_name = ?
+      AND s.handler_id NOT IN (SELECT handler_id FROM handlers WHERE status = 'running') AND s.handler_id NOT IN (SELECT value FROM json_each(?))`).pluck(),
+    running: db.prepare<[], { handler_id: string; workflow_name: string; concurrency_key: string }>(
+      "SELECT s.handler_id, s.workflow_name, s.concurrency_key FROM run_slots s JOIN handlers h USING (handler_id) WHERE h.status = 'running'",
+    ),
+    hold: db.prepare<[string, string, string]>("INSERT OR IGNORE INTO run_slots (handler_id, workflow_name, concurrency_key) VALUES (?, ?, ?)"),
     get: db.prepare<[string], QueueRow & { seq: number }>(`SELECT seq, ${COLUMNS} FROM run_queue WHERE handler_id = ?`),
     position: db.prepare<[string, string, number], number>("SELECT count(*) FROM run_queue WHERE workflow_name = ? AND concurrency_key = ? AND seq <= ?").pluck(),
     list: db.prepare<{ names: string | null }, QueueRow>(`SELECT ${COLUMNS} FROM run_queue WHERE @names IS NULL OR workflow_name IN (SELECT value FROM json_each(@names)) ORDER BY seq`),
@@ -42,7 +49,7 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
   return {
     admit(run: QueuedRun, limit: SlotLimit): Promise<Admission> {
       return submit(() => {
-        if (sql.queued.get(run.handlerId) !== undefined) return "duplicate";
+        if (sql.queued.get(run.handlerId, run.handlerId) !== undefined) return "duplicate";
         if (sql.ahead.get(run.workflowName, run.key) === undefined && sql.held.get(run.workflowName, run.key)! < limit.maxConcurrent) {
           sql.takeSlot.run(run.handlerId, run.workflowName, run.key);
           return "start";
@@ -60,8 +67,12 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
       });
     },
 
-    promote(workflowName: string, limit: SlotLimit): Promise<QueuedRun[]> {
+    promote(workflowName: string, limit: SlotLimit, starting: readonly string[]): Promise<QueuedRun[]> {
       return submit(() => {
+        for (const handlerId of sql.stale.all(workflowName, JSON.stringify(starting))) {
+          sql.dropSlot.run(handlerId);
+          sql.unpromote.run(handlerId);
+        }
         const promoted: QueuedRun[] = [];
         const full = new Set<string>();
         for (const row of sql.waiting.all(workflowName)) {
@@ -75,6 +86,16 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
           promoted.push(fromRow(row));
         }
         return promoted;
+      });
+    },
+
+    async held() {
+      return read(() => sql.running.all().map((row) => ({ handlerId: row.handler_id, workflowName: row.workflow_name, key: row.concurrency_key })));
+    },
+
+    hold(handlerId: string, workflowName: string, key: string): Promise<void> {
+      return submit(() => {
+        sql.hold.run(handlerId, workflowName, key);
       });
     },
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { RunLimit } from "../../src/runtime/admission.ts";
 import { createMetrics } from "../../src/server/metrics.ts";
-import { openSqliteStore } from "../../src/store/index.ts";
+import { createMemoryStore, openSqliteStore, type RunWrite, type WorkflowStore } from "../../src/store/index.ts";
 import { closeTestApps, createTestApp, getHandler, json, sseEvents, startRun, waitFor, waitForEvent, waitForStatus, type TestApp } from "./helpers.ts";
 
 afterEach(closeTestApps);
@@ -122,6 +122,7 @@ describe("concurrency limits: max_concurrent_runs with a durable queue", () => {
     // Neither starts when the slot frees.
     await answer(t, "a");
     await waitForStatus(t, "a", "completed");
+    await t.runtime.queueSettled();
     expect(t.runtime.activeRuns().running).toBe(0);
     expect(await t.store.queue.list()).toEqual([]);
   });
@@ -134,6 +135,7 @@ describe("concurrency limits: max_concurrent_runs with a durable queue", () => {
     expect(await getHandler(t, "x2")).toMatchObject({ phase: "queued", queue_position: 1 });
     await answer(t, "y1");
     await waitForStatus(t, "y1", "completed");
+    await t.runtime.queueSettled();
     expect(await getHandler(t, "x2")).toMatchObject({ phase: "queued" });
     await answer(t, "x1");
     await started(t, "x2");
@@ -156,6 +158,50 @@ describe("concurrency limits: max_concurrent_runs with a durable queue", () => {
     expect(await getHandler(second, "c")).toMatchObject({ phase: "queued", queue_position: 1 });
     await second.close();
     await second.store.close();
+  });
+
+  it("a queued run whose start fails (its first write refused) is started again later, and the runs behind it follow", async () => {
+    const inner = createMemoryStore();
+    let failures = 0;
+    const store: WorkflowStore = Object.assign(Object.create(inner) as WorkflowStore, {
+      write(write: RunWrite) {
+        if (write.handlerId === "b" && write.startsRun && failures++ === 0) return Promise.reject(new Error("disk full for a moment"));
+        return inner.write(write);
+      },
+    });
+    const t = await limited(ONE, { store });
+    await waiting(t, "a");
+    await startRun(t, "confirm", { topic: "b" }, "b");
+    await startRun(t, "confirm", { topic: "c" }, "c");
+    await answer(t, "a");
+    await waitForStatus(t, "a", "completed");
+    await waitForEvent(t, "b", "WorkflowIdleEvent");
+    expect(failures).toBe(2);
+    expect(t.lines.some((line) => line.includes("Could not start queued run"))).toBe(true);
+    expect(await getHandler(t, "c")).toMatchObject({ phase: "queued", queue_position: 1 });
+    await answer(t, "b");
+    await started(t, "c");
+  });
+
+  it("runs already running when a limit is configured count against it, each under its start event's key", async () => {
+    const file = join(root, "adopt", "store.db");
+    const before = await createTestApp({ store: openSqliteStore(file) });
+    await waiting(before, "x1", "x");
+    await waiting(before, "y1", "y");
+    await before.close();
+    await before.store.close();
+
+    const after = await limited({ maxConcurrentRuns: 1, key: "topic", maxQueued: 10 }, { store: openSqliteStore(file) });
+    await startRun(after, "confirm", { topic: "x" }, "x2");
+    expect(await getHandler(after, "x2")).toMatchObject({ phase: "queued" });
+    await waitFor(async () => (await answer(after, "y1")).statusCode === 200, "y1 to take its answer");
+    await waitForStatus(after, "y1", "completed");
+    await after.runtime.queueSettled();
+    expect(await getHandler(after, "x2")).toMatchObject({ phase: "queued" });
+    await waitFor(async () => (await answer(after, "x1")).statusCode === 200, "x1 to take its answer");
+    await started(after, "x2");
+    await after.close();
+    await after.store.close();
   });
 
   it("GET /metrics reports the queue depth per limited workflow", async () => {

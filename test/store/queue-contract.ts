@@ -57,10 +57,11 @@ export function describeQueue({ store, subject, opened }: QueueSubject): void {
       await startWrite("a");
       await queue.admit(run("b", "", 1), ONE);
       await queue.admit(run("c", "", 2), ONE);
-      expect(await queue.promote(WORKFLOW, ONE)).toEqual([]);
+      expect(await queue.promote(WORKFLOW, ONE, [])).toEqual([]);
       await end("a");
-      expect(await queue.promote(WORKFLOW, ONE)).toEqual([run("b", "", 1)]);
-      expect(await queue.promote(WORKFLOW, ONE)).toEqual([]);
+      expect(await queue.promote(WORKFLOW, ONE, [])).toEqual([run("b", "", 1)]);
+      // b is being started: its slot stays taken.
+      expect(await queue.promote(WORKFLOW, ONE, ["b"])).toEqual([]);
       // Promoted, not started yet: still listed, cannot be removed (it is being started).
       expect(await queue.get("b")).toMatchObject({ position: 1 });
       expect(await queue.remove("b")).toBe(false);
@@ -78,7 +79,7 @@ export function describeQueue({ store, subject, opened }: QueueSubject): void {
       await queue.admit(run("b"), ONE);
       await end("a");
       expect(await queue.admit(run("c"), ONE)).toBe("queued");
-      expect((await queue.promote(WORKFLOW, ONE)).map((r) => r.handlerId)).toEqual(["b"]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
     });
 
     it("with a limit above one, promote fills every free slot in order", async () => {
@@ -91,7 +92,7 @@ export function describeQueue({ store, subject, opened }: QueueSubject): void {
       for (const id of ["c", "d", "e"]) expect(await queue.admit(run(id), two)).toBe("queued");
       await end("a");
       await end("b");
-      expect((await queue.promote(WORKFLOW, two)).map((r) => r.handlerId)).toEqual(["c", "d"]);
+      expect((await queue.promote(WORKFLOW, two, [])).map((r) => r.handlerId)).toEqual(["c", "d"]);
     });
 
     it("deleting a handler frees its slot; release gives back a slot whose run did not start, and its run is promoted again", async () => {
@@ -100,9 +101,45 @@ export function describeQueue({ store, subject, opened }: QueueSubject): void {
       await startWrite("a");
       await queue.admit(run("b"), ONE);
       await store().deleteHandler("a");
-      expect((await queue.promote(WORKFLOW, ONE)).map((r) => r.handlerId)).toEqual(["b"]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
       await queue.release("b");
-      expect((await queue.promote(WORKFLOW, ONE)).map((r) => r.handlerId)).toEqual(["b"]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
+    });
+
+    it("a handler id that holds a slot or is queued is a duplicate", async () => {
+      const queue = store().queue;
+      expect(await queue.admit(run("a"), ONE)).toBe("start");
+      expect(await queue.admit(run("a"), ONE)).toBe("duplicate");
+      expect(await queue.admit(run("b"), ONE)).toBe("queued");
+      expect(await queue.admit(run("b"), { maxConcurrent: 5, maxQueued: 5 })).toBe("duplicate");
+    });
+
+    it("promote frees the slot of a run that never started, unless it is being started", async () => {
+      const queue = store().queue;
+      expect(await queue.admit(run("a"), ONE)).toBe("start");
+      await queue.admit(run("b"), ONE);
+      expect(await queue.promote(WORKFLOW, ONE, ["a"])).toEqual([]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
+      // A promoted run whose start failed without giving its slot back is promoted again, before later ones.
+      await queue.admit(run("c"), ONE);
+      expect(await queue.promote(WORKFLOW, ONE, ["b"])).toEqual([]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
+    });
+
+    it("hold makes a running handler that holds no slot count against the limit", async () => {
+      const queue = store().queue;
+      await startWrite("old");
+      expect(await queue.admit(run("a"), { maxConcurrent: 2, maxQueued: 5 })).toBe("start");
+      await startWrite("a");
+      await queue.hold("old", WORKFLOW, "");
+      await queue.hold("old", WORKFLOW, "");
+      expect((await queue.held()).sort((x, y) => x.handlerId.localeCompare(y.handlerId))).toEqual([
+        { handlerId: "a", workflowName: WORKFLOW, key: "" },
+        { handlerId: "old", workflowName: WORKFLOW, key: "" },
+      ]);
+      expect(await queue.admit(run("b"), { maxConcurrent: 2, maxQueued: 5 })).toBe("queued");
+      await end("old");
+      expect((await queue.promote(WORKFLOW, { maxConcurrent: 2, maxQueued: 5 }, [])).map((r) => r.handlerId)).toEqual(["b"]);
     });
 
     it("removes a waiting run (a cancel)", async () => {
@@ -123,13 +160,13 @@ export function describeQueue({ store, subject, opened }: QueueSubject): void {
       await queue.admit(run("b"), ONE);
       await queue.admit(run("c"), ONE);
       await end("a");
-      expect((await queue.promote(WORKFLOW, ONE)).map((r) => r.handlerId)).toEqual(["b"]);
+      expect((await queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
       await store().close();
       const reopened = await subject().reopen!();
       opened.push(reopened);
       expect((await reopened.queue.list()).map((r) => r.handlerId)).toEqual(["b", "c"]);
       expect(await reopened.queue.get("c")).toEqual({ run: run("c"), position: 2 });
-      expect((await reopened.queue.promote(WORKFLOW, ONE)).map((r) => r.handlerId)).toEqual(["b"]);
+      expect((await reopened.queue.promote(WORKFLOW, ONE, [])).map((r) => r.handlerId)).toEqual(["b"]);
       expect(await reopened.queue.admit(run("d"), ONE)).toBe("queued");
     });
   });
