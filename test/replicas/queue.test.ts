@@ -15,10 +15,10 @@ const answer = (base: string, id: string) => api(base, "POST", `/events/${id}`, 
 describe("concurrency limits across replicas on one PostgreSQL database", { timeout: 120_000 }, () => {
   it("one run of a limited workflow at a time across replicas, queued runs start in order wherever a slot frees, and a killed replica's run keeps its slot", async () => {
     const [a, b] = await replicas.start(2);
-    const g1 = await startRun(a, "gate", { user: "one" });
+    const g1 = await startRun(a, "gate", { question: "one" });
     await waitForEvent(a.base, g1, "Question");
-    const g2 = await startRun(b, "gate", { user: "two" });
-    const g3 = await startRun(a, "gate", { user: "three" });
+    const g2 = await startRun(b, "gate", { question: "two" });
+    const g3 = await startRun(a, "gate", { question: "three" });
     for (const replica of [a, b]) {
       expect((await api(replica.base, "GET", `/handlers/${g2}`)).body).toMatchObject({ status: "running", phase: "queued", queue_position: 1 });
       expect((await api(replica.base, "GET", `/handlers/${g3}`)).body).toMatchObject({ status: "running", phase: "queued", queue_position: 2 });
@@ -48,7 +48,7 @@ describe("concurrency limits across replicas on one PostgreSQL database", { time
 
   it("runs started on several replicas at once never exceed the limit between them; the rest queue, and every one completes", async () => {
     const [a, b, c] = await replicas.start(3);
-    const ids = await Promise.all([a, b, c, a, b, c].map((replica, i) => startRun(replica, "gate", { user: `u${i}` })));
+    const ids = await Promise.all([a, b, c, a, b, c].map((replica, i) => startRun(replica, "gate", { question: `u${i}` })));
     const running = async () => startedGates(a.base);
     const queued = async () => (await api(a.base, "GET", "/handlers?workflow_name=gate&status=running")).body.handlers.filter((h: { phase?: string }) => h.phase === "queued").length;
     await waitFor(async () => (await running()).length === 1, "one gate run to start");
