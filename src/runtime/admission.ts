@@ -1,7 +1,7 @@
 import type { Checkpoint, WorkflowEvent } from "../workflows/index.ts";
 import type { HandlerRecord } from "../store/types.ts";
 import type { QueuedRun, SlotLimit, WorkflowStore } from "../store/index.ts";
-import { RuntimeError } from "./errors.ts";
+import { alreadyRunning, RuntimeError } from "./errors.ts";
 import type { RuntimeLogger } from "./logger.ts";
 
 /** A workflow's concurrency limit (the configuration's `[concurrency.<workflow>]`). */
@@ -46,18 +46,18 @@ const UNLIMITED: SlotLimit = { maxConcurrent: Infinity, maxQueued: Infinity };
 export class Admission {
   /** Workflows whose promotion is running, and whether another was asked for meanwhile. */
   private readonly promoting = new Map<string, boolean>();
-  /** Recent run durations per workflow (ms, moving average): what Retry-After is estimated from. */
+  /** Recent run durations per workflow (seconds, moving average): what Retry-After is estimated from. */
   private readonly durations = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  private queuedAtStart = false;
+  private queueSeen = false;
   /** Promotions under way (what `settled` waits for). */
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly deps: AdmissionDeps) {}
 
-  /** Whether runs may be queued at all: limits are configured, or the store held queued runs at start. */
+  /** Whether runs may be queued at all: limits are configured, or the store was seen holding queued runs. */
   get active(): boolean {
-    return this.deps.limits.size > 0 || this.queuedAtStart;
+    return this.deps.limits.size > 0 || this.queueSeen;
   }
 
   limitOf(workflowName: string): RunLimit | undefined {
@@ -73,7 +73,7 @@ export class Admission {
   async admit(run: QueuedRun, limit: RunLimit): Promise<"start" | QueuedRecord> {
     const outcome = await this.deps.store.queue.admit(run, slotLimit(limit));
     if (outcome === "start") return "start";
-    if (outcome === "duplicate") throw new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${run.handlerId}' is already running` });
+    if (outcome === "duplicate") throw alreadyRunning(run.handlerId);
     if (outcome === "full") {
       throw new RuntimeError({
         code: "QUEUE_FULL",
@@ -129,7 +129,7 @@ export class Admission {
   private async sweep(): Promise<void> {
     const configured = new Set(this.deps.workflowNames());
     const waiting = await this.deps.store.queue.workflows();
-    if (waiting.length > 0) this.queuedAtStart = true;
+    if (waiting.length > 0) this.queueSeen = true;
     for (const name of new Set([...waiting, ...this.deps.limits.keys()])) if (configured.has(name)) this.promote(name);
   }
 

@@ -57,3 +57,8 @@ export class RunPersistenceError extends Error {
     this.hint = options.hint ?? runFailureHint(options.code);
   }
 }
+
+/** A start of a handler id that is running (or queued) already: 409. */
+export function alreadyRunning(handlerId: string): RuntimeError {
+  return new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${handlerId}' is already running` });
+}

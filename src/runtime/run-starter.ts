@@ -1,9 +1,9 @@
 import type { Context } from "@opentelemetry/api";
-import { type Checkpoint, eventFromJSON, generateId, type Workflow, type WorkflowEvent } from "../workflows/index.ts";
+import { type Checkpoint, errorMessage, eventFromJSON, generateId, type Workflow, type WorkflowEvent } from "../workflows/index.ts";
 import type { QueuedRun } from "../store/queue-types.ts";
 import { type HandlerRecord, StoreError } from "../store/types.ts";
 import { type Admission, queuedRecord } from "./admission.ts";
-import { RunPersistenceError, RuntimeError } from "./errors.ts";
+import { alreadyRunning, RunPersistenceError, RuntimeError } from "./errors.ts";
 import type { Resumer } from "./resumer.ts";
 import { type CommitDeps, createCommit } from "./run-commits.ts";
 import type { StepActivity } from "./step-activity.ts";
@@ -86,7 +86,7 @@ export class RunStarter {
       } catch (error) {
         // Queued under an earlier version of the workflow whose start event no longer reads: end it failed.
         const { queuePosition: _, ...rec } = queuedRecord(queued, 0);
-        await this.deps.resumer.failUnstartable(rec, `its start event no longer fits the workflow: ${error instanceof Error ? error.message : String(error)}`);
+        await this.deps.resumer.failUnstartable(rec, `its start event no longer fits the workflow: ${errorMessage(error)}`);
         return;
       }
       const existing = await this.deps.commits.store.getHandler(handlerId);
@@ -96,7 +96,7 @@ export class RunStarter {
       await this.deps.commits.store.queue.release(handlerId).catch(() => {});
       // Another process started it (it had promoted it too): nothing to do.
       if (!(error instanceof RuntimeError && error.code === "HANDLER_ALREADY_RUNNING")) {
-        this.deps.commits.logger.error(`Could not start queued run ${queued.runId} of handler ${handlerId}: ${error instanceof Error ? error.message : String(error)}`, { handler_id: handlerId, run_id: queued.runId });
+        this.deps.commits.logger.error(`Could not start queued run ${queued.runId} of handler ${handlerId}: ${errorMessage(error)}`, { handler_id: handlerId, run_id: queued.runId });
       }
     } finally {
       this.reserved.delete(handlerId);
@@ -156,8 +156,4 @@ export class RunStarter {
     this.deps.commits.metrics.runStarted(workflowName);
     return record;
   }
-}
-
-export function alreadyRunning(handlerId: string): RuntimeError {
-  return new RuntimeError({ code: "HANDLER_ALREADY_RUNNING", message: `Handler '${handlerId}' is already running` });
 }

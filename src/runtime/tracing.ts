@@ -1,5 +1,6 @@
 import { type Context, context, isSpanContextValid, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { HandlerRecord } from "../store/types.ts";
+import { errorMessage } from "../workflows/index.ts";
 
 /**
  * OpenTelemetry spans of runs and step attempts, through `@opentelemetry/api` only: without an SDK
@@ -59,7 +60,7 @@ export function failRunSpan(run: TracedRun, error: unknown): void {
   if (!span) return;
   run.span = undefined;
   span.recordException(error instanceof Error ? error : String(error));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
   span.end();
 }
 
@@ -76,7 +77,7 @@ export function startStepSpan(run: TracedRun, step: string, attempt: number): Sp
 /** A step attempt failed: the error on its span. */
 export function failStepSpan(span: Span, error: unknown, retried: boolean): void {
   span.recordException(error instanceof Error ? error : String(error));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
   span.setAttribute("llamactl.retried", retried);
 }
 

@@ -22,7 +22,8 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
   db.exec(`DELETE FROM run_slots WHERE handler_id NOT IN (SELECT handler_id FROM handlers WHERE status = 'running');
            UPDATE run_queue SET promoted = 0 WHERE promoted = 1;`);
   const sql = {
-    queued: db.prepare<[string, string], number>("SELECT 1 FROM run_queue WHERE handler_id = ? UNION ALL SELECT 1 FROM run_slots WHERE handler_id = ?").pluck(),
+    /** The handler id is queued, or holds a slot. */
+    taken: db.prepare<[string, string], number>("SELECT 1 FROM run_queue WHERE handler_id = ? UNION ALL SELECT 1 FROM run_slots WHERE handler_id = ?").pluck(),
     held: db.prepare<[string, string], number>("SELECT count(*) FROM run_slots WHERE workflow_name = ? AND concurrency_key = ?").pluck(),
     ahead: db.prepare<[string, string], number>("SELECT 1 FROM run_queue WHERE workflow_name = ? AND concurrency_key = ? AND promoted = 0 LIMIT 1").pluck(),
     queuedOf: db.prepare<[string], number>("SELECT count(*) FROM run_queue WHERE workflow_name = ?").pluck(),
@@ -49,7 +50,7 @@ export function createSqliteQueue({ db, submit, read }: SqliteQueueDeps): RunQue
   return {
     admit(run: QueuedRun, limit: SlotLimit): Promise<Admission> {
       return submit(() => {
-        if (sql.queued.get(run.handlerId, run.handlerId) !== undefined) return "duplicate";
+        if (sql.taken.get(run.handlerId, run.handlerId) !== undefined) return "duplicate";
         if (sql.ahead.get(run.workflowName, run.key) === undefined && sql.held.get(run.workflowName, run.key)! < limit.maxConcurrent) {
           sql.takeSlot.run(run.handlerId, run.workflowName, run.key);
           return "start";
