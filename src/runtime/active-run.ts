@@ -1,6 +1,13 @@
 import type { Checkpoint, Workflow, WorkflowHandler } from "../workflows/index.ts";
 import type { Span } from "@opentelemetry/api";
-import type { HandlerRecord } from "../store/types.ts";
+import type { EventEnvelope, HandlerRecord } from "../store/types.ts";
+
+/** A first commit held back (see `holdsFirstCommit`). */
+export interface HeldCommit {
+  events: EventEnvelope[];
+  handler: HandlerRecord;
+  checkpoint: Checkpoint;
+}
 
 /** A run driven by this process. */
 export interface ActiveRun {
@@ -14,6 +21,12 @@ export interface ActiveRun {
   persisted: boolean;
   /** Settled by the first commit: `startRun` answers only once the run is durable. */
   created: { resolve(): void; reject(error: unknown): void } | null;
+  /** Its first commit may be held to go out with the next one (a sync run no one knows of yet: run-commits.ts). */
+  holdsFirstCommit: boolean;
+  /** The held first commit, until it is written. */
+  held: HeldCommit | null;
+  /** The held first commit being written on its own: later commits wait for it. */
+  firstWrite: Promise<void> | null;
   idleTimer: NodeJS.Timeout | null;
   idle: boolean;
   /** Idle with nothing timed pending (no wait or run timeout), as of the last commit: may leave memory. */
@@ -44,6 +57,9 @@ export function createActiveRun(record: HandlerRecord, workflow: Workflow<any>, 
     handler: null,
     persisted,
     created: null,
+    holdsFirstCommit: false,
+    held: null,
+    firstWrite: null,
     idleTimer: null,
     idle: false,
     releasable: false,

@@ -1,4 +1,4 @@
-import { type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
+import { type Checkpoint, type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import { type ActiveRun, isReleasable } from "./active-run.ts";
 import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
@@ -33,62 +33,124 @@ export interface CommitDeps {
  * written again once the store recovers.
  */
 export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBatch) => Promise<void> {
-  const { store, logger, runs, bus } = deps;
+  const { runs } = deps;
   return async (batch) => {
     // A run forgotten after a refused commit must not overwrite the checkpoint its successor resumes from.
     if (!runs.isCurrent(run)) return;
-    const events = batch.events.map((e) => toEnvelope(e));
-    const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
-    const handler = recordAfter(runs, run, batch, events, idle);
-    let stored: StoredEvent[];
-    try {
-      stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint: batch.checkpoint, lease: run.lease, startsRun: !run.persisted });
-    } catch (error) {
-      if (isLeaseRefusal(error) || (run.persisted && run.lease !== undefined && isUnreachable(error))) {
-        // Another replica drives the run now (or started another run of the handler), or the shared
-        // database is out of reach and may give it to another: stop here, write nothing. Once back, the
-        // replica that holds the run resumes it from its last checkpoint.
-        relinquish(deps, run, error.message);
-        run.created?.reject(error);
-        throw error;
-      }
-      const failure = persistenceFailure(error);
-      if (!run.persisted) {
-        // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
-        failRunSpan(run, failure);
-        runs.forget(run);
-        run.created?.reject(failure);
-        throw failure;
-      }
-      logger.error(`Could not persist run ${run.runId} of handler ${run.handlerId}: ${failure.message}`, { handler_id: run.handlerId, run_id: run.runId, code: failure.code });
-      if (!batch.terminal) {
-        // The engine ends the run failed with this code and commits that ending (it comes back here).
-        run.commitFailures++;
-        run.lastCommitError = failure;
-        throw failure;
-      }
-      stored = await storeEnding(deps, run, handler!, events, failure);
+    if (run.firstWrite) {
+      // The held first commit is on its way to the store on its own: this one follows it.
+      await run.firstWrite;
       if (!runs.isCurrent(run)) return;
     }
-    if (!run.persisted) {
-      run.persisted = true;
-      run.created?.resolve();
-      run.created = null;
+    let events = batch.events.map((e) => toEnvelope(e));
+    const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
+    let handler = recordAfter(runs, run, batch, events, idle);
+    if (run.holdsFirstCommit && !run.persisted) {
+      const held = run.held;
+      if (held === null && batch.terminal === null && !idle) {
+        holdFirstCommit(deps, run, events, handler!, batch.checkpoint);
+        return;
+      }
+      if (held !== null) {
+        run.held = null;
+        events = [...held.events, ...events];
+        handler ??= held.handler;
+      }
     }
-    if (handler) run.record = handler;
-    run.idle = idle;
-    run.releasable = idle && isReleasable(run.workflow, batch.checkpoint);
-    if (batch.terminal) {
-      endRunSpan(run, handler!);
-      runs.forget(run);
-      runs.ended(run.handlerId, handler!);
-      noteEnded(deps, handler!);
-      deps.retention.noteTerminal();
-    } else {
-      deps.idle.update(run);
-    }
-    bus.emit(run.runId, stored);
+    await persist(deps, run, { events, handler, checkpoint: batch.checkpoint, terminal: batch.terminal !== null, idle });
   };
+}
+
+/** What one write of a run carries, once the engine's batch is turned into store records. */
+interface RunCommit {
+  events: EventEnvelope[];
+  handler: HandlerRecord | undefined;
+  checkpoint: Checkpoint;
+  terminal: boolean;
+  idle: boolean;
+}
+
+/**
+ * Hold a sync run's first commit instead of writing it: the run's steps start at once, and the commit
+ * goes out with the run's next one (a quickstart run is then one write, not two), or on its own one
+ * event-loop turn later if the run has not committed again by then (a step that awaits I/O). Only runs
+ * no one has been told of are held (`RunStarter.startRun` with `holdFirstCommit`): a crash inside that
+ * turn loses a run whose request then fails, never one that was acknowledged.
+ */
+function holdFirstCommit(deps: CommitDeps, run: ActiveRun, events: EventEnvelope[], handler: HandlerRecord, checkpoint: Checkpoint): void {
+  run.held = { events, handler, checkpoint };
+  // Two hops: the step the commit starts runs on the next immediate, and its end commits right after.
+  setImmediate(() => setImmediate(() => void writeHeldCommit(deps, run)));
+}
+
+/** Write a held first commit now, if it is still held (the runtime's stop calls this too). */
+export function writeHeldCommit(deps: CommitDeps, run: ActiveRun): Promise<void> {
+  const held = run.held;
+  if (held === null || !deps.runs.isCurrent(run)) return Promise.resolve();
+  run.held = null;
+  const written = persist(deps, run, { events: held.events, handler: held.handler, checkpoint: held.checkpoint, terminal: false, idle: false }).then(
+    () => {},
+    // Refused: the run never existed (startRun answers the caller); its steps stop here.
+    () => run.handler?.detach(),
+  );
+  run.firstWrite = written.then(() => {
+    run.firstWrite = null;
+  });
+  return run.firstWrite;
+}
+
+/** Store one commit of a run, then tell the run table, the idle release and followers. */
+async function persist(deps: CommitDeps, run: ActiveRun, commit: RunCommit): Promise<void> {
+  const { store, logger, runs, bus } = deps;
+  const { events, handler, checkpoint, terminal, idle } = commit;
+  let stored: StoredEvent[];
+  try {
+    stored = await store.write({ handlerId: run.handlerId, runId: run.runId, handler, events, checkpoint, lease: run.lease, startsRun: !run.persisted });
+  } catch (error) {
+    if (isLeaseRefusal(error) || (run.persisted && run.lease !== undefined && isUnreachable(error))) {
+      // Another replica drives the run now (or started another run of the handler), or the shared
+      // database is out of reach and may give it to another: stop here, write nothing. Once back, the
+      // replica that holds the run resumes it from its last checkpoint.
+      relinquish(deps, run, error.message);
+      run.created?.reject(error);
+      throw error;
+    }
+    const failure = persistenceFailure(error);
+    if (!run.persisted) {
+      // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
+      failRunSpan(run, failure);
+      runs.forget(run);
+      run.created?.reject(failure);
+      throw failure;
+    }
+    logger.error(`Could not persist run ${run.runId} of handler ${run.handlerId}: ${failure.message}`, { handler_id: run.handlerId, run_id: run.runId, code: failure.code });
+    if (!terminal) {
+      // The engine ends the run failed with this code and commits that ending (it comes back here).
+      run.commitFailures++;
+      run.lastCommitError = failure;
+      throw failure;
+    }
+    stored = await storeEnding(deps, run, handler!, events, failure);
+    if (!runs.isCurrent(run)) return;
+  }
+  if (!run.persisted) {
+    run.persisted = true;
+    run.created?.resolve();
+    run.created = null;
+  }
+  if (handler) run.record = handler;
+  run.idle = idle;
+  run.releasable = idle && isReleasable(run.workflow, checkpoint);
+  if (terminal) {
+    endRunSpan(run, handler!);
+    runs.forget(run);
+    runs.ended(run.handlerId, handler!);
+    noteEnded(deps, handler!);
+    deps.retention.noteTerminal();
+  } else {
+    deps.idle.update(run);
+  }
+  bus.emit(run.runId, stored);
 }
 
 /** The store refused a write because the run's lease is another replica's (or another run of the handler runs). */

@@ -7,6 +7,7 @@ import { alreadyRunning, RunPersistenceError, RuntimeError } from "./errors.ts";
 import type { Resumer } from "./resumer.ts";
 import { type CommitDeps, createCommit } from "./run-commits.ts";
 import type { StepActivity } from "./step-activity.ts";
+import type { TerminalWait } from "./run-table.ts";
 import { startRunSpan } from "./tracing.ts";
 
 export interface RunStarterDeps {
@@ -19,6 +20,13 @@ export interface RunStarterDeps {
   getHandler(handlerId: string): Promise<HandlerRecord | null>;
   /** The runtime is started (not yet, or no longer: promoted runs are left for the next start). */
   started(): boolean;
+}
+
+/** A run started: its record as created, and for a run started to be waited for, its end. */
+export interface StartedRun {
+  record: HandlerRecord;
+  /** Settles at the run's end; null unless the start asked for it and the run was not queued. */
+  ended: Promise<TerminalWait> | null;
 }
 
 /**
@@ -42,7 +50,7 @@ export class RunStarter {
    * run of a workflow at its concurrency limit is queued durably instead (its record has a
    * `queuePosition`), or refused with QUEUE_FULL when its queue is full.
    */
-  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, traceContext: Context | undefined): Promise<HandlerRecord> {
+  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, traceContext: Context | undefined, toEnd = false): Promise<StartedRun> {
     const workflow = this.deps.workflow(workflowName);
     if (!workflow) throw new RuntimeError({ code: "WORKFLOW_NOT_FOUND" });
     const handlerId = requestedId ?? generateId();
@@ -56,10 +64,12 @@ export class RunStarter {
       if (limit) {
         const key = this.deps.admission.keyOf(limit, start);
         const admitted = await this.deps.admission.admit({ handlerId, workflowName, runId, key, start: start.toJSON(), enqueuedAt: this.deps.commits.runs.now() }, limit);
-        if (admitted !== "start") return admitted;
+        if (admitted !== "start") return { record: admitted, ended: null };
       }
+      // A caller that waits for the end of a run only it will know of: its first commit may wait for the next.
+      const hold = toEnd && requestedId === null && !limit;
       try {
-        return await this.launch(workflow, workflowName, start, handlerId, runId, existing !== null, traceContext);
+        return await this.launch(workflow, workflowName, start, handlerId, runId, existing !== null, traceContext, undefined, hold);
       } catch (error) {
         // The slot was taken for this run: give it back (to the next queued run, if any).
         if (limit) await this.deps.commits.store.queue.release(handlerId).then(() => this.deps.admission.ended(workflowName), () => {});
@@ -113,7 +123,8 @@ export class RunStarter {
     reused: boolean,
     traceContext: Context | undefined,
     createdAt?: string,
-  ): Promise<HandlerRecord> {
+    hold = false,
+  ): Promise<StartedRun> {
     let initialState: Record<string, unknown> | undefined;
     if (reused) {
       const cp = await this.deps.commits.store.loadCheckpoint(handlerId);
@@ -136,15 +147,20 @@ export class RunStarter {
     const run = this.deps.commits.runs.track(record, workflow, false, this.deps.commits.store.leases ? generateId() : undefined);
     startRunSpan(run, traceContext, false);
     const created = new Promise<void>((resolve, reject) => (run.created = { resolve, reject }));
+    run.holdsFirstCommit = hold;
+    // Waited for from the start: a held run may end in the write that creates it.
+    const ended = hold ? this.deps.commits.runs.awaitEnd(handlerId) : null;
     try {
       run.handler = workflow.run(start, { runId, initialState, keepHistory: false, commit: createCommit(this.deps.commits, run), observer: this.deps.activity.observerFor(run) });
     } catch (error) {
       this.deps.commits.runs.forget(run);
+      if (ended) this.deps.commits.runs.ended(handlerId, null);
       throw new RuntimeError({ code: "RUN_START_FAILED", cause: error });
     }
     try {
       await created;
     } catch (error) {
+      if (ended) this.deps.commits.runs.ended(handlerId, null);
       // Another replica started a run of this handler meanwhile.
       if (error instanceof StoreError && error.code === "HANDLER_RUNNING") throw alreadyRunning(handlerId);
       // The store's own reason (a deleted file, a full disk) is written for users and is what the
@@ -154,6 +170,6 @@ export class RunStarter {
       throw new RuntimeError({ code: "PERSISTENCE_FAILED", cause: error, hint: reason });
     }
     this.deps.commits.metrics.runStarted(workflowName);
-    return record;
+    return { record, ended };
   }
 }

@@ -18,11 +18,20 @@ export type TerminalWait =
 export class RunTable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly terminalWaiters = new Map<string, Set<(wait: TerminalWait) => void>>();
+  private lastMs = Number.NaN;
+  private lastNow = "";
 
   constructor(private readonly clock: () => Date) {}
 
   now(): string {
-    return formatTimestamp(this.clock());
+    // Formatted once per millisecond: a run asks several times within one.
+    const date = this.clock();
+    const ms = date.getTime();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastNow = formatTimestamp(date);
+    }
+    return this.lastNow;
   }
 
   get(handlerId: string): ActiveRun | undefined {

@@ -12,7 +12,7 @@ import { inboxEvent, Replicas } from "./replicas.ts";
 import { isRemote, Resumer } from "./resumer.ts";
 import { Retention } from "./retention.ts";
 import { RunBus } from "./run-bus.ts";
-import type { CommitDeps } from "./run-commits.ts";
+import { type CommitDeps, writeHeldCommit } from "./run-commits.ts";
 import { RunTable, type TerminalWait } from "./run-table.ts";
 import { StepActivity } from "./step-activity.ts";
 import { NO_METRICS, type RuntimeMetrics } from "./metrics.ts";
@@ -195,6 +195,8 @@ export class Runtime {
     this.admission.stop();
     await this.admission.settled();
     await this.replicas?.stop();
+    // Held first commits go out now: the runs they start resume at the next start, as their callers are told.
+    await Promise.all([...this.runs.values()].map((run) => writeHeldCommit(this.commits, run)));
     const resets: Promise<unknown>[] = [];
     for (const run of this.runs.values()) {
       if (run.idleTimer) clearTimeout(run.idleTimer);
@@ -271,8 +273,19 @@ export class Runtime {
    * run of a workflow at its concurrency limit is queued durably instead (its record has a
    * `queuePosition`), or refused with QUEUE_FULL when its queue is full.
    */
-  startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
-    return this.starter.startRun(workflowName, start, requestedId, options.traceContext);
+  async startRun(workflowName: string, start: WorkflowEvent<any>, requestedId: string | null, options: StartRunOptions = {}): Promise<HandlerRecord> {
+    return (await this.starter.startRun(workflowName, start, requestedId, options.traceContext)).record;
+  }
+
+  /**
+   * Start a run under a new handler id for a caller that waits for its end (a sync run): `ended`
+   * settles as `waitForTerminal` would. Until the run is stored no one else knows of it, so its first
+   * commit goes out with its next one — a run that ends at once is one write — or on its own one
+   * event-loop turn later; a crash before then loses only a run whose caller never got an answer.
+   */
+  async startRunToEnd(workflowName: string, start: WorkflowEvent<any>, options: StartRunOptions = {}): Promise<{ record: HandlerRecord; ended: Promise<TerminalWait> }> {
+    const { record, ended } = await this.starter.startRun(workflowName, start, null, options.traceContext, true);
+    return { record, ended: ended ?? this.waitForTerminal(record.handlerId) };
   }
 
   /** Resolves once the handler ends, is deleted, or the server stops. */

@@ -104,14 +104,15 @@ export async function buildApp(deps: AppDeps, config: AppConfig): Promise<Fastif
   app.addHook("preClose", async () => {
     closing = true;
   });
-  app.addHook("onRequest", async (_req, reply) => {
-    if (!closing) return;
-    reply.header("connection", "close");
-    throw new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: "The server is restarting or shutting down", hint: "Retry the request: it reaches the next app server.", headers: { "retry-after": "1" } });
-  });
-  app.addHook("onRequest", async (req) => {
+  // A callback hook, not an async one: it runs on every request and costs no promise.
+  app.addHook("onRequest", (req, reply, done) => {
+    if (closing) {
+      reply.header("connection", "close");
+      return done(new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: "The server is restarting or shutting down", hint: "Retry the request: it reaches the next app server.", headers: { "retry-after": "1" } }));
+    }
     const type = req.headers["content-type"];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete req.headers["content-type"];
+    done();
   });
 
   registerRequestId(app);

@@ -59,8 +59,8 @@ describe("GET /metrics", () => {
     expect(sample(after, "llamactl_step_retries_total", { workflow: "flaky", step: "wobble" })).toBe(1);
     expect(sample(after, "llamactl_step_failures_total", { workflow: "flaky", step: "wobble" })).toBe(1);
     expect(sample(after, "llamactl_step_duration_seconds_count", { workflow: "flaky", step: "wobble" })).toBe(2);
-    // Every run writes at least its start and its end.
-    expect(sample(after, "llamactl_store_write_seconds_count")).toBeGreaterThanOrEqual(10);
+    // Every run writes at least once: a sync run that ends at once is created and ended in one write.
+    expect(sample(after, "llamactl_store_write_seconds_count")).toBeGreaterThanOrEqual(5);
     // prom-client's process metrics, event-loop lag among them.
     expect(sample(after, "nodejs_eventloop_lag_seconds")).toBeGreaterThanOrEqual(0);
     expect(sample(after, "process_cpu_user_seconds_total")).toBeGreaterThan(0);

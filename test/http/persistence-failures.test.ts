@@ -71,6 +71,80 @@ describe("acknowledged means durable", () => {
   });
 });
 
+describe("a sync run no one knows of yet: its first write waits for the next", () => {
+  function sqliteStore() {
+    const dir = mkdtempSync(join(tmpdir(), "llamactl-sync-"));
+    temps.push(dir);
+    const store = openSqliteStore(join(dir, "store.db"));
+    stores.push(store);
+    return store;
+  }
+
+  it("a run that ends at once is created and ended in one SQLite transaction, everything of it stored", async () => {
+    const store = sqliteStore();
+    const t = await createTestApp({ store });
+    const before = store.stats.transactions;
+    const answers = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await t.api("POST", "/workflows/answer-question/run", { body: { start_event: { question: `q${i}` } } });
+      expect(res.statusCode).toBe(200);
+      answers.push(json(res));
+    }
+    expect(store.stats.transactions - before).toBe(3);
+    const { handler_id, run_id } = answers[2];
+    expect(await store.getHandler(handler_id)).toMatchObject({ status: "completed", runId: run_id, result: { value: { result: "Answer to q2" } } });
+    // Both commits' events, in order, numbered from 0.
+    const log = await store.readEvents(run_id, -1);
+    expect(log.map((e) => e.sequence)).toEqual([...log.keys()]);
+    expect(log.map((e) => e.envelope.type)).toEqual(["StepStateChanged", "StepStateChanged", "StopEvent"]);
+    expect((await store.loadCheckpoint(handler_id))?.runId).toBe(run_id);
+  });
+
+  it("a run whose step waits is stored while it waits: its first write goes out on its own", async () => {
+    const store = sqliteStore();
+    const flow = gated();
+    const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
+    const pending = t.api("POST", "/workflows/gated/run", { body: { start_event: {} } });
+    await waitFor(() => flow.started.value, "the step to start");
+    const [running] = await waitFor(async () => {
+      const list = await store.listHandlers({ status: ["running"] });
+      return list.length ? list : null;
+    }, "the run to be stored while its step waits");
+    // What a restart would resume from: the start event in flight.
+    const checkpoint = await store.loadCheckpoint(running.handlerId);
+    expect((checkpoint?.data as any).inflight).toMatchObject([{ step: "wait_for_gate", event: { type: "StartEvent" } }]);
+    flow.open();
+    const res = await pending;
+    expect(res.statusCode).toBe(200);
+    expect(json(res)).toMatchObject({ handler_id: running.handlerId, status: "completed" });
+    const log = await store.readEvents(running.runId!, -1);
+    expect(log.map((e) => e.sequence)).toEqual([...log.keys()]);
+    expect(log.map((e) => e.envelope.type)).toEqual(["StepStateChanged", "StepStateChanged", "StopEvent"]);
+  });
+
+  it("a store that refuses the write that would create the run answers 500 RUN_START_FAILED and keeps nothing", async () => {
+    const store = createFaultyStore({ write: () => true });
+    const t = await createTestApp({ store });
+    const res = await t.api("POST", "/workflows/answer-question/run", { body: { start_event: { question: "q" } } });
+    expect(res.statusCode).toBe(500);
+    expect(json(res)).toMatchObject({ code: "RUN_START_FAILED" });
+    expect(await store.listHandlers()).toEqual([]);
+  });
+
+  it("refused while its step waits, the run is answered 500 RUN_START_FAILED at once and its step's end stores nothing", async () => {
+    const store = createFaultyStore({ write: () => true });
+    const flow = gated();
+    const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
+    const res = await t.api("POST", "/workflows/gated/run", { body: { start_event: {} } });
+    expect(flow.started.value).toBe(true);
+    expect(res.statusCode).toBe(500);
+    expect(json(res)).toMatchObject({ code: "RUN_START_FAILED" });
+    flow.open();
+    expect(t.runtime.activeRuns().running).toBe(0);
+    expect(await store.listHandlers()).toEqual([]);
+  });
+});
+
 describe("no run is stranded", () => {
   it("an event a step returns with a BigInt ends the run failed with EVENT_NOT_SERIALIZABLE, naming the step and the field", async () => {
     const t = await createTestApp({ workflows: new Map([["big", bigint]]) });
@@ -128,6 +202,8 @@ describe("no run is stranded", () => {
     const base = await t.listen();
     const sync = fetch(`${base}/workflows/gated/run`, { method: "POST", body: JSON.stringify({ start_event: {} }) });
     await waitFor(() => flow.started.value, "the step to start");
+    // Stored (its first write goes out while the step runs): the lock then strikes mid-run.
+    await waitFor(async () => (await store.listHandlers({ status: ["running"] })).length === 1, "the run to be stored");
     const other = new Database(file);
     other.exec("BEGIN IMMEDIATE");
     try {

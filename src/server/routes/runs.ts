@@ -1,4 +1,5 @@
 import { RuntimeError } from "../../runtime/errors.ts";
+import type { TerminalWait } from "../../runtime/runtime.ts";
 import type { HandlerRecord } from "../../store/types.ts";
 import { ApiError } from "../errors.ts";
 import { handlerJson } from "../handler-json.ts";
@@ -35,8 +36,12 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
   const start = resolveStartEvent(entry.workflow, entry.registry, body);
   const key = idempotencyKeyOf(req);
   let record: HandlerRecord;
-  if (key === null) {
-    record = await startRun(ctx, req, name, start, requested, wait);
+  let ended: Promise<TerminalWait> | null = null;
+  if (key === null && wait && requested === null) {
+    // Known to no one until this request answers: the run may be created and ended in one write.
+    ({ record, ended } = await startRun(ctx, req, name, start, null, wait, true));
+  } else if (key === null) {
+    ({ record } = await startRun(ctx, req, name, start, requested, wait));
   } else {
     // The key points at the handler before the run starts: a repeat finds it, here or on another replica.
     const scope = `run:${name}`;
@@ -46,7 +51,7 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
       ? await replay(ctx, req, name, start, earlier.handlerId, wait)
       : await releasingOnFailure(ctx.runtime.store, scope, key, async () => {
           try {
-            return await startRun(ctx, req, name, start, handlerId, wait);
+            return (await startRun(ctx, req, name, start, handlerId, wait)).record;
           } catch (error) {
             // An id we generated is known only through the key: a repeat that took the key for a dead
             // request's started the run first. It is this request's run.
@@ -56,7 +61,7 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
         });
   }
   if (!wait) return handlerJson(record);
-  const final = await ctx.runtime.waitForTerminal(record.handlerId);
+  const final = await (ended ?? ctx.runtime.waitForTerminal(record.handlerId));
   if (final.kind === "deleted") throw new ApiError({ code: "HANDLER_NOT_FOUND", hint: "The handler was deleted while the run was in progress." });
   if (final.kind === "shutdown") {
     throw new ApiError({ code: "SERVER_SHUTTING_DOWN", detail: `The server is shutting down; handler ${record.handlerId} keeps running and resumes when it starts again`, hint: `Read its result later with GET /handlers/${record.handlerId}, or follow GET /events/${record.handlerId}.`, headers: { "retry-after": "5" }, fields: { handler_id: record.handlerId } });
@@ -64,9 +69,19 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
   return reply.code(final.record.status === "completed" ? 200 : 500).send(handlerJson(final.record));
 }
 
-async function startRun(ctx: ApiContext, req: FastifyRequest, name: string, start: WorkflowEvent<any>, handlerId: string | null, wait: boolean): Promise<HandlerRecord> {
+async function startRun(
+  ctx: ApiContext,
+  req: FastifyRequest,
+  name: string,
+  start: WorkflowEvent<any>,
+  handlerId: string | null,
+  wait: boolean,
+  toEnd = false,
+): Promise<{ record: HandlerRecord; ended: Promise<TerminalWait> | null }> {
   try {
-    return await ctx.runtime.startRun(name, start, handlerId, { traceContext: traceContextOf(req) });
+    const traceContext = traceContextOf(req);
+    if (toEnd) return await ctx.runtime.startRunToEnd(name, start, { traceContext });
+    return { record: await ctx.runtime.startRun(name, start, handlerId, { traceContext }), ended: null };
   } catch (error) {
     // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
     if (wait && error instanceof RuntimeError && error.code === "PERSISTENCE_FAILED") {
@@ -97,7 +112,7 @@ async function replay(ctx: ApiContext, req: FastifyRequest, name: string, start:
     if (existing) return existing;
     if (Date.now() - began >= REPLAY_GRACE_MS) {
       try {
-        return await startRun(ctx, req, name, start, handlerId, wait);
+        return (await startRun(ctx, req, name, start, handlerId, wait)).record;
       } catch (error) {
         if (!isAlreadyRunning(error) || Date.now() - began > REPLAY_WAIT_MS) throw error;
       }
