@@ -45,6 +45,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     let events = batch.events.map((e) => toEnvelope(e));
     const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
     let handler = recordAfter(runs, run, batch, events, idle);
+    let checkpoint: Checkpoint | undefined = batch.checkpoint;
     if (run.holdsFirstCommit && !run.persisted) {
       const held = run.held;
       if (held === null && batch.terminal === null && !idle) {
@@ -55,17 +56,26 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
         run.held = null;
         events = [...held.events, ...events];
         handler ??= held.handler;
+        // Created and ended in this one write under a new id: no checkpoint is needed when its state is
+        // the empty one a new run of the handler would start from anyway (nothing resumes an ended run).
+        if (batch.terminal && isEmpty(checkpoint.state) && isEmpty(run.workflow.initialState())) checkpoint = undefined;
       }
     }
-    await persist(deps, run, { events, handler, checkpoint: batch.checkpoint, terminal: batch.terminal !== null, idle });
+    await persist(deps, run, { events, handler, checkpoint, terminal: batch.terminal !== null, idle });
   };
+}
+
+function isEmpty(state: unknown): boolean {
+  if (typeof state !== "object" || state === null) return false;
+  for (const _ in state) return false;
+  return true;
 }
 
 /** What one write of a run carries, once the engine's batch is turned into store records. */
 interface RunCommit {
   events: EventEnvelope[];
   handler: HandlerRecord | undefined;
-  checkpoint: Checkpoint;
+  checkpoint: Checkpoint | undefined;
   terminal: boolean;
   idle: boolean;
 }
@@ -140,7 +150,7 @@ async function persist(deps: CommitDeps, run: ActiveRun, commit: RunCommit): Pro
   }
   if (handler) run.record = handler;
   run.idle = idle;
-  run.releasable = idle && isReleasable(run.workflow, checkpoint);
+  run.releasable = idle && checkpoint !== undefined && isReleasable(run.workflow, checkpoint);
   if (terminal) {
     endRunSpan(run, handler!);
     runs.forget(run);

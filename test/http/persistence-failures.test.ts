@@ -97,7 +97,25 @@ describe("a sync run no one knows of yet: its first write waits for the next", (
     const log = await store.readEvents(run_id, -1);
     expect(log.map((e) => e.sequence)).toEqual([...log.keys()]);
     expect(log.map((e) => e.envelope.type)).toEqual(["StepStateChanged", "StepStateChanged", "StopEvent"]);
-    expect((await store.loadCheckpoint(handler_id))?.runId).toBe(run_id);
+    // Its state is the empty one a new run of the handler starts from: no checkpoint is kept.
+    expect(await store.loadCheckpoint(handler_id)).toBeNull();
+  });
+
+  it("a run created and ended in one write keeps its checkpoint when its state holds something: a new run of the handler starts from it", async () => {
+    const Tally = new Workflow({ name: "Tally", state: z.object({ seen: z.number().default(0) }) }).step(
+      "add",
+      { accepts: [StartEvent], returns: [StopEvent] },
+      (_ev, ctx) => {
+        const seen = ctx.store.get("seen") + 1;
+        ctx.store.set("seen", seen);
+        return StopEvent.create({ result: seen });
+      },
+    );
+    const t = await createTestApp({ store: sqliteStore(), workflows: new Map([["tally", Tally]]) });
+    const first = json(await t.api("POST", "/workflows/tally/run", { body: { start_event: {} } }));
+    expect(first.result.value.result).toBe(1);
+    const again = json(await t.api("POST", "/workflows/tally/run", { body: { start_event: {}, handler_id: first.handler_id } }));
+    expect(again.result.value.result).toBe(2);
   });
 
   it("a run whose step waits is stored while it waits: its first write goes out on its own", async () => {
