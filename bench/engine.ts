@@ -1,5 +1,5 @@
 /**
- * Engine benchmark (engine.md §4): a chain of 1,000 and of 10,000 distinct steps (cost should grow
+ * Engine benchmark (engine.md §4), on the compiled engine in dist/: a chain of 1,000 and of 10,000 distinct steps (cost should grow
  * linearly: ratio ≈ 10) with the per-step cost by length, the same hop count through one looping step,
  * and a fan-out of 10,000 events to a step with numWorkers: 100 followed by a fan-in with collectEvents.
  * Each figure is the median of several runs after warm-up runs; nothing here is asserted, the numbers
@@ -8,7 +8,9 @@
  *   npm run bench            (all benches)      npm run bench -- engine      (this one)
  */
 import { z } from "zod";
-import { Event, StartEvent, StopEvent, Workflow, type EventType, type RunOptions } from "../src/index.ts";
+// The compiled package, as users import it and `serve` runs it (bin/bench.js builds it first): tsx's
+// transform of src/ names every closure it creates, a cost the shipped code does not have.
+import { Event, StartEvent, StopEvent, Workflow, type EventType, type RunOptions } from "../dist/index.js";
 import { fmt, QUICK, report } from "./lib/report.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 3 : 11));

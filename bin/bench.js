@@ -2,12 +2,19 @@
 // Runs the benchmarks in bench/ (TypeScript, through tsx's loader like the CLI): every bench/*.ts, or
 // only those named on the command line (`npm run bench -- engine`). `--quick` (`npm run bench:quick`)
 // sets BENCH_QUICK=1 and BENCH_RUNS=3 unless given: small counts, to check that the benches still run.
+import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 
 register();
+// The benches run what ships: `serve` runs dist/, and the engine bench imports it. Build it first.
+const built = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), "..", "scripts", "build.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+if (built.status !== 0) {
+  console.error("The build failed: fix the errors above, then run the benchmarks again.");
+  process.exit(1);
+}
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "bench");
 const args = process.argv.slice(2);
 if (args.includes("--quick")) {
