@@ -9,8 +9,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 
 register();
-// The benches run what ships: `serve` runs dist/, and the engine bench imports it. Build it first.
-const built = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), "..", "scripts", "build.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+// The benches run what ships: `serve` runs dist/, and the engine bench imports it. Build it first,
+// unless the caller just did (BENCH_NO_BUILD=1: the test suite, whose other tests run dist/ meanwhile).
+const built =
+  process.env.BENCH_NO_BUILD === "1"
+    ? { status: 0 }
+    : spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), "..", "scripts", "build.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
 if (built.status !== 0) {
   console.error("The build failed: fix the errors above, then run the benchmarks again.");
   process.exit(1);
