@@ -14,6 +14,8 @@ import type { HandlerFilter, HandlerRecord, IdempotencyRecord, RunWrite, StoreHe
 interface StoredHandler {
   insertion: number;
   row: HandlerRow;
+  /** Its runs that have events, oldest first. */
+  runIds: string[];
 }
 
 interface StoredRun {
@@ -33,7 +35,6 @@ interface StoredRun {
 export function createMemoryStore(): WorkflowStore {
   const handlers = new Map<string, StoredHandler>();
   const runs = new Map<string, StoredRun>();
-  const runsOfHandler = new Map<string, Set<string>>();
   const checkpoints = new Map<string, { runId: string; json: string }>();
   const keys = new Map<string, IdempotencyRecord>();
   let claims = 0;
@@ -55,9 +56,11 @@ export function createMemoryStore(): WorkflowStore {
     if (writesRunData && write.handler === null && !handlers.has(handlerId)) throw missingHandlerError(handlerId);
 
     if (write.handler !== null) {
+      // Updated in place: a run's writes allocate nothing here but its new values.
       const existing = handlers.get(handlerId);
-      handlers.set(handlerId, { insertion: existing?.insertion ?? ++insertion, row: write.handler });
       queue.handlerWritten(handlerId, existing?.row.run_id !== write.handler.run_id, write.handler.status !== "running");
+      if (existing) existing.row = write.handler;
+      else handlers.set(handlerId, { insertion: ++insertion, row: write.handler, runIds: [] });
     }
     const stored: StoredEvent[] = [];
     if (write.envelopeJson.length > 0) {
@@ -65,9 +68,7 @@ export function createMemoryStore(): WorkflowStore {
       if (run === undefined) {
         run = { handlerId, events: [] };
         runs.set(runId, run);
-        let ids = runsOfHandler.get(handlerId);
-        if (ids === undefined) runsOfHandler.set(handlerId, (ids = new Set()));
-        ids.add(runId);
+        handlers.get(handlerId)!.runIds.push(runId);
       }
       for (let i = 0; i < write.envelopeJson.length; i++) {
         stored.push({ sequence: run.events.length, envelope: write.envelopes[i] });
@@ -79,11 +80,11 @@ export function createMemoryStore(): WorkflowStore {
   }
 
   function remove(handlerId: string): void {
+    const stored = handlers.get(handlerId);
     handlers.delete(handlerId);
     queue.handlerDeleted(handlerId);
     checkpoints.delete(handlerId);
-    for (const runId of runsOfHandler.get(handlerId) ?? []) runs.delete(runId);
-    runsOfHandler.delete(handlerId);
+    for (const runId of stored?.runIds ?? []) runs.delete(runId);
   }
 
   /** Oldest first: by startedAt (fixed-width ISO strings sort as text), then insertion. */
