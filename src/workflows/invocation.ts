@@ -1,5 +1,6 @@
 import type { InvocationRecord, JournalEntry } from "./checkpoint.ts";
 import { UndeclaredEventError } from "./errors.ts";
+import { cloneValue } from "./serializable.ts";
 import type { EventJSON, EventType, WorkflowEvent } from "./events.ts";
 import type { StepSlot } from "./step-queues.ts";
 import type { StepDefinition } from "./analysis.ts";
@@ -76,8 +77,8 @@ export function invocationRecord(inv: Invocation): InvocationRecord {
     step: inv.step.name,
     event: inv.event.toJSON(),
     attempt: inv.attempt,
-    journal: structuredClone(inv.journal),
-    collects: structuredClone(inv.collects),
+    journal: cloneValue(inv.journal),
+    collects: cloneValue(inv.collects),
   };
 }
 

@@ -17,7 +17,7 @@ import {
   timedOutOutcome,
 } from "./outcomes.ts";
 import { commitFailedOutcome, RunDeadline, stalledOutcome, stopRemainingWork } from "./run-termination.ts";
-import { unserializableEvent, unserializableValue } from "./serializable.ts";
+import { cloneValue, unserializableEvent, unserializableValue } from "./serializable.ts";
 import { createStepContext, type StepHost } from "./step-context.ts";
 import { Attempts } from "./attempts.ts";
 import { StepQueues } from "./step-queues.ts";
@@ -286,7 +286,7 @@ export class RunMachine implements StepHost, CommitHost {
       fingerprint: this.analysis.fingerprint,
       structure: this.analysis.structure,
       runId: this.runId,
-      state: structuredClone(this.state),
+      state: cloneValue(this.state),
       queues: this.queues.snapshot(),
       inflight: this.inflight.records(),
       waiters: this.waiters.snapshot(),

@@ -12,6 +12,7 @@ import {
   type Checkpoint,
   type CommitBatch,
 } from "../../src/index.ts";
+import { cloneValue } from "../../src/workflows/serializable.ts";
 import { runSegment } from "./durability.ts";
 import { deferred, names, outcome, readAll, trackUnhandledRejections, waitFor } from "./helpers.ts";
 
@@ -362,5 +363,29 @@ describe("refusing a checkpoint of another structure", () => {
       async () => StopEvent.create({ result: "new code" }),
     );
     expect(await sameShape.resume(cp)).toBe("new code");
+  });
+});
+
+describe("copies a checkpoint takes (cloneValue)", () => {
+  it("are new values: empty containers without structuredClone's cost, anything else deep-copied as structuredClone does", () => {
+    const empty: unknown[] = [];
+    const copy = cloneValue(empty);
+    expect(copy).toEqual([]);
+    expect(copy).not.toBe(empty);
+    const none = {};
+    expect(cloneValue(none)).toEqual({});
+    expect(cloneValue(none)).not.toBe(none);
+    const state = { n: 1, nested: { list: [1, { deep: true }] }, when: new Date(0) };
+    const deep = cloneValue(state);
+    expect(deep).toEqual(state);
+    expect(deep.nested).not.toBe(state.nested);
+    expect(deep.nested.list[1]).not.toBe(state.nested.list[1]);
+    expect(deep.when).toBeInstanceOf(Date);
+    // Not a plain object: structuredClone's rules, including its refusals.
+    class Box {
+      v = 1;
+    }
+    expect(cloneValue(new Box())).toEqual({ v: 1 });
+    expect(() => cloneValue({ f: () => 1 })).toThrow();
   });
 });
