@@ -1,6 +1,6 @@
 import { type Checkpoint, type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredEvent, type WorkflowStore } from "../store/types.ts";
-import { type ActiveRun, isReleasable } from "./active-run.ts";
+import { type ActiveRun, type HeldCommit, isReleasable } from "./active-run.ts";
 import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
 import type { RunPersistenceError } from "./errors.ts";
 import type { IdleRelease } from "./idle-release.ts";
@@ -42,26 +42,24 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
       await run.firstWrite;
       if (!runs.isCurrent(run)) return;
     }
-    let events = batch.events.map((e) => toEnvelope(e));
+    const events = batch.events.map((e) => toEnvelope(e));
     const idle = batch.terminal === null && (batch.checkpoint.idle ?? false);
-    let handler = recordAfter(runs, run, batch, events, idle);
-    let checkpoint: Checkpoint | undefined = batch.checkpoint;
+    const handler = recordAfter(runs, run, batch, events, idle);
+    const commit: RunCommit = { events, handler, checkpoint: batch.checkpoint, terminal: batch.terminal !== null, idle };
     if (run.holdsFirstCommit && !run.persisted) {
       const held = run.held;
-      if (held === null && batch.terminal === null && !idle) {
-        holdFirstCommit(deps, run, events, handler!, batch.checkpoint);
-        return;
-      }
+      if (held === null && !commit.terminal && !idle && holdFirstCommit(deps, run, commit)) return;
       if (held !== null) {
         run.held = null;
-        events = [...held.events, ...events];
-        handler ??= held.handler;
         // Created and ended in this one write under a new id: no checkpoint is needed when its state is
         // the empty one a new run of the handler would start from anyway (nothing resumes an ended run).
-        if (batch.terminal && isEmpty(checkpoint.state) && isEmpty(run.workflow.initialState())) checkpoint = undefined;
+        const keep = !(commit.terminal && isEmpty(batch.checkpoint.state) && isEmpty(run.workflow.initialState()));
+        const merged: RunCommit = { ...commit, events: [...held.events, ...events], handler: handler ?? held.handler, checkpoint: keep ? batch.checkpoint : undefined };
+        await persist(deps, run, merged, { first: held, then: commit });
+        return;
       }
     }
-    await persist(deps, run, { events, handler, checkpoint, terminal: batch.terminal !== null, idle });
+    await persist(deps, run, commit);
   };
 }
 
@@ -85,20 +83,41 @@ interface RunCommit {
  * goes out with the run's next one (a quickstart run is then one write, not two), or on its own one
  * event-loop turn later if the run has not committed again by then (a step that awaits I/O). Only runs
  * no one has been told of are held (`RunStarter.startRun` with `holdFirstCommit`): a crash inside that
- * turn loses a run whose request then fails, never one that was acknowledged.
+ * turn loses a run whose request then fails, never one that was acknowledged. The commit is held as
+ * JSON would store it, taken now: the step that starts may change its event's data afterwards. False
+ * when it has no JSON form (it is then written at once, and refused).
  */
-function holdFirstCommit(deps: CommitDeps, run: ActiveRun, events: EventEnvelope[], handler: HandlerRecord, checkpoint: Checkpoint): void {
-  run.held = { events, handler, checkpoint };
+function holdFirstCommit(deps: CommitDeps, run: ActiveRun, commit: RunCommit): boolean {
+  let copy: { events: EventEnvelope[]; checkpoint: Checkpoint };
+  try {
+    copy = JSON.parse(JSON.stringify({ events: commit.events, checkpoint: commit.checkpoint }));
+  } catch {
+    return false;
+  }
+  run.held = { events: copy.events, handler: commit.handler!, checkpoint: copy.checkpoint };
   // Two hops: the step the commit starts runs on the next immediate, and its end commits right after.
   setImmediate(() => setImmediate(() => void writeHeldCommit(deps, run)));
+  return true;
 }
 
-/** Write a held first commit now, if it is still held (the runtime's stop calls this too). */
+/** The commit a held first commit is: it starts the run. */
+function heldCommit(held: HeldCommit): RunCommit {
+  return { events: held.events, handler: held.handler, checkpoint: held.checkpoint, terminal: false, idle: false };
+}
+
+/** Write a held first commit now if it is still held, or wait for it if it is being written (the runtime's stop calls this too). */
 export function writeHeldCommit(deps: CommitDeps, run: ActiveRun): Promise<void> {
   const held = run.held;
-  if (held === null || !deps.runs.isCurrent(run)) return Promise.resolve();
+  if (held === null) return run.firstWrite ?? Promise.resolve();
   run.held = null;
-  const written = persist(deps, run, { events: held.events, handler: held.handler, checkpoint: held.checkpoint, terminal: false, idle: false }).then(
+  if (!deps.runs.isCurrent(run)) {
+    // Dropped by a stop that did not see it: its caller must still be answered.
+    run.handler?.detach();
+    run.created?.reject(new StoreError({ message: "The server stopped before the run was stored.", hint: "Start the run again once the server is back." }));
+    run.created = null;
+    return Promise.resolve();
+  }
+  const written = persist(deps, run, heldCommit(held)).then(
     () => {},
     // Refused: the run never existed (startRun answers the caller); its steps stop here.
     () => run.handler?.detach(),
@@ -110,7 +129,7 @@ export function writeHeldCommit(deps: CommitDeps, run: ActiveRun): Promise<void>
 }
 
 /** Store one commit of a run, then tell the run table, the idle release and followers. */
-async function persist(deps: CommitDeps, run: ActiveRun, commit: RunCommit): Promise<void> {
+async function persist(deps: CommitDeps, run: ActiveRun, commit: RunCommit, merged?: { first: HeldCommit; then: RunCommit }): Promise<void> {
   const { store, logger, runs, bus } = deps;
   const { events, handler, checkpoint, terminal, idle } = commit;
   let stored: StoredEvent[];
@@ -126,6 +145,12 @@ async function persist(deps: CommitDeps, run: ActiveRun, commit: RunCommit): Pro
       throw error;
     }
     const failure = persistenceFailure(error);
+    if (merged) {
+      // A held first commit and the next one, refused together: the run's steps have run, so it must
+      // not vanish. Its first commit alone, then the next as a commit of a stored run (failing it as usual).
+      await persist(deps, run, heldCommit(merged.first));
+      return persist(deps, run, merged.then);
+    }
     if (!run.persisted) {
       // Nothing of the run is stored: it never existed. startRun answers 500 PERSISTENCE_FAILED.
       failRunSpan(run, failure);

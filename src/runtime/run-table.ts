@@ -19,6 +19,8 @@ export class RunTable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly terminalWaiters = new Map<string, Set<(wait: TerminalWait) => void>>();
   private lastMs = Number.NaN;
+  /** `shutdown` happened: no end will be told any more. */
+  private stopped = false;
   private lastNow = "";
 
   constructor(private readonly clock: () => Date) {}
@@ -86,8 +88,9 @@ export class RunTable {
     return [...this.terminalWaiters.keys()];
   }
 
-  /** A promise for the end of `handlerId`, settled by `ended` (or `shutdown`). */
+  /** A promise for the end of `handlerId`, settled by `ended` (or `shutdown`, at once once it happened). */
   awaitEnd(handlerId: string): Promise<TerminalWait> {
+    if (this.stopped) return Promise.resolve({ kind: "shutdown" });
     return new Promise<TerminalWait>((resolve) => {
       let set = this.terminalWaiters.get(handlerId);
       if (!set) this.terminalWaiters.set(handlerId, (set = new Set()));
@@ -106,6 +109,7 @@ export class RunTable {
 
   /** The server is stopping: every waiter learns it (their runs resume at the next start). */
   shutdown(): void {
+    this.stopped = true;
     for (const waiters of this.terminalWaiters.values()) for (const resolve of waiters) resolve({ kind: "shutdown" });
     this.terminalWaiters.clear();
   }

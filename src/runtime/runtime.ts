@@ -2,7 +2,7 @@ import type { Workflow, WorkflowEvent } from "../workflows/index.ts";
 import { Admission, isQueued, queuedRecord, type QueuedRecord, type RunLimit, withQueued } from "./admission.ts";
 import { RunStarter } from "./run-starter.ts";
 import { type HandlerFilter, type HandlerRecord, type StoredEvent, StoreError, type WorkflowStore } from "../store/types.ts";
-import { isReleasable } from "./active-run.ts";
+import { type ActiveRun, isReleasable } from "./active-run.ts";
 import { isStopEnvelope } from "./envelope.ts";
 import { RuntimeError } from "./errors.ts";
 import { followEnded, followRun, lastEventIsStop } from "./follow.ts";
@@ -195,8 +195,11 @@ export class Runtime {
     this.admission.stop();
     await this.admission.settled();
     await this.replicas?.stop();
-    // Held first commits go out now: the runs they start resume at the next start, as their callers are told.
-    await Promise.all([...this.runs.values()].map((run) => writeHeldCommit(this.commits, run)));
+    // Held first commits go out now: the runs they start resume at the next start, as their callers are
+    // told. Again while any is left: a run may start while they are written.
+    for (let held = this.heldRuns(); held.length > 0; held = this.heldRuns()) {
+      await Promise.all(held.map((run) => writeHeldCommit(this.commits, run)));
+    }
     const resets: Promise<unknown>[] = [];
     for (const run of this.runs.values()) {
       if (run.idleTimer) clearTimeout(run.idleTimer);
@@ -210,6 +213,11 @@ export class Runtime {
     this.runs.shutdown();
     this.bus.closeAll();
     await Promise.all(resets);
+  }
+
+  /** Runs whose held first commit is not stored yet. */
+  private heldRuns(): ActiveRun[] {
+    return [...this.runs.values()].filter((run) => run.held !== null || run.firstWrite !== null);
   }
 
   /** Runs driven in this process now, and how many of them only wait for input (for metrics). */

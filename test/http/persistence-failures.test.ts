@@ -22,12 +22,14 @@ function gated() {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   const started = { value: false };
+  const finished = { value: false };
   const workflow = new Workflow({ name: "GatedFlow" }).step("wait_for_gate", { accepts: [StartEvent], returns: [StopEvent] }, async () => {
     started.value = true;
     await gate;
+    finished.value = true;
     return StopEvent.create({ result: "through" });
   });
-  return { workflow, open: () => open(), started };
+  return { workflow, open: () => open(), started, finished };
 }
 
 const Big = Event.extend("Big", { total: z.any() });
@@ -150,16 +152,91 @@ describe("a sync run no one knows of yet: its first write waits for the next", (
   });
 
   it("refused while its step waits, the run is answered 500 RUN_START_FAILED at once and its step's end stores nothing", async () => {
-    const store = createFaultyStore({ write: () => true });
+    // Only the write that would create the run is refused: whatever the step's end tried to store would land.
+    let writes = 0;
+    const store = createFaultyStore({ write: () => writes++ === 0 });
     const flow = gated();
     const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
     const res = await t.api("POST", "/workflows/gated/run", { body: { start_event: {} } });
     expect(flow.started.value).toBe(true);
     expect(res.statusCode).toBe(500);
     expect(json(res)).toMatchObject({ code: "RUN_START_FAILED" });
-    flow.open();
     expect(t.runtime.activeRuns().running).toBe(0);
+    flow.open();
+    await waitFor(() => flow.finished.value, "the step to end");
+    // Its ending would be committed within these turns of the event loop.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toBe(1);
     expect(await store.listHandlers()).toEqual([]);
+  });
+});
+
+describe("a held first commit under faults", () => {
+  it("holds what the step was given: a step changing its event's data afterwards changes nothing a restart resumes from", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamactl-held-"));
+    temps.push(dir);
+    const store = openSqliteStore(join(dir, "store.db"));
+    stores.push(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const Items = StartEvent.extend("Items", { items: z.array(z.string()) });
+    const mutating = new Workflow({ name: "Mutating" }).step("touch", { accepts: [Items], returns: [StopEvent] }, async (ev) => {
+      ev.data.items.push("changed by the step");
+      await gate;
+      return StopEvent.create({ result: ev.data.items.length });
+    });
+    const t = await createTestApp({ store, workflows: new Map([["mutating", mutating]]) });
+    const pending = t.api("POST", "/workflows/mutating/run", { body: { start_event: { items: ["a"] } } });
+    const [running] = await waitFor(async () => {
+      const list = await store.listHandlers({ status: ["running"] });
+      return list.length ? list : null;
+    }, "the run to be stored");
+    const checkpoint = (await store.loadCheckpoint(running.handlerId))?.data as any;
+    expect(checkpoint.inflight[0].event.data).toEqual({ items: ["a"] });
+    open();
+    expect(json(await pending).result.value.result).toBe(2);
+  });
+
+  it("refused together with the run's ending, the first commit is stored alone and the ending as for any stored run", async () => {
+    // State changed in place with a value JSON cannot hold: the ending's checkpoint is refused.
+    const bigState = new Workflow({ name: "BigState", state: z.object({ list: z.array(z.any()).default([]) }) }).step(
+      "add",
+      { accepts: [StartEvent], returns: [StopEvent] },
+      (_ev, ctx) => {
+        (ctx.store.get("list") as unknown[]).push(10n);
+        return StopEvent.create({ result: "done" });
+      },
+    );
+    const t = await createTestApp({ workflows: new Map([["big", bigState]]) });
+    const res = await t.api("POST", "/workflows/big/run", { body: { start_event: {} } });
+    expect(res.statusCode).toBe(200);
+    const handler = json(res);
+    expect(handler.status).toBe("completed");
+    expect((await t.store.getHandler(handler.handler_id))?.status).toBe("completed");
+  });
+
+  it("a sync run started once the runtime stopped is answered at once: the server is shutting down", async () => {
+    const flow = gated();
+    const t = await createTestApp({ workflows: new Map([["gated", flow.workflow]]) });
+    await t.runtime.stop();
+    const { ended } = await t.runtime.startRunToEnd("gated", StartEvent.create({}));
+    expect(await ended).toEqual({ kind: "shutdown" });
+    flow.open();
+  });
+
+  it("stop() stores the first commits it holds, also of runs started while it does: each caller is answered and each run resumes", async () => {
+    const flow = gated();
+    const t = await createTestApp({ workflows: new Map([["gated", flow.workflow]]) });
+    const first = t.runtime.startRunToEnd("gated", StartEvent.create({}));
+    const stopping = t.runtime.stop();
+    const second = t.runtime.startRunToEnd("gated", StartEvent.create({}));
+    await stopping;
+    for (const started of [first, second]) {
+      const { record, ended } = await started;
+      expect(await ended).toEqual({ kind: "shutdown" });
+      expect((await t.store.getHandler(record.handlerId))?.status).toBe("running");
+    }
+    flow.open();
   });
 });
 
