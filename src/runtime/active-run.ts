@@ -6,7 +6,8 @@ import type { EventEnvelope, HandlerRecord } from "../store/types.ts";
 export interface HeldCommit {
   events: EventEnvelope[];
   handler: HandlerRecord;
-  checkpoint: Checkpoint;
+  /** Its checkpoint as JSON text: a copy of the run as it was then. */
+  checkpointJson: string;
 }
 
 /** A run driven by this process. */

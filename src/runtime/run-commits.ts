@@ -83,18 +83,19 @@ interface RunCommit {
  * goes out with the run's next one (a quickstart run is then one write, not two), or on its own one
  * event-loop turn later if the run has not committed again by then (a step that awaits I/O). Only runs
  * no one has been told of are held (`RunStarter.startRun` with `holdFirstCommit`): a crash inside that
- * turn loses a run whose request then fails, never one that was acknowledged. The commit is held as
- * JSON would store it, taken now: the step that starts may change its event's data afterwards. False
- * when it has no JSON form (it is then written at once, and refused).
+ * turn loses a run whose request then fails, never one that was acknowledged. Its checkpoint is held
+ * as JSON text taken now: the step that starts may change its event's data afterwards (its events are
+ * the engine's own, made before any step ran). False when it has no JSON form (it is then written at
+ * once, and refused).
  */
 function holdFirstCommit(deps: CommitDeps, run: ActiveRun, commit: RunCommit): boolean {
-  let copy: { events: EventEnvelope[]; checkpoint: Checkpoint };
+  let checkpointJson: string;
   try {
-    copy = JSON.parse(JSON.stringify({ events: commit.events, checkpoint: commit.checkpoint }));
+    checkpointJson = JSON.stringify(commit.checkpoint);
   } catch {
     return false;
   }
-  run.held = { events: copy.events, handler: commit.handler!, checkpoint: copy.checkpoint };
+  run.held = { events: commit.events, handler: commit.handler!, checkpointJson };
   // Two hops: the step the commit starts runs on the next immediate, and its end commits right after.
   setImmediate(() => setImmediate(() => void writeHeldCommit(deps, run)));
   return true;
@@ -102,7 +103,7 @@ function holdFirstCommit(deps: CommitDeps, run: ActiveRun, commit: RunCommit): b
 
 /** The commit a held first commit is: it starts the run. */
 function heldCommit(held: HeldCommit): RunCommit {
-  return { events: held.events, handler: held.handler, checkpoint: held.checkpoint, terminal: false, idle: false };
+  return { events: held.events, handler: held.handler, checkpoint: JSON.parse(held.checkpointJson), terminal: false, idle: false };
 }
 
 /** Write a held first commit now if it is still held, or wait for it if it is being written (the runtime's stop calls this too). */
