@@ -2,12 +2,8 @@ import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 
-/**
- * How long the thread lets commits accumulate before it checkpoints them. A page written many times
- * meanwhile is copied once: with one client, 200 ms instead of 50 took ~6 % of CPU a run and a third of
- * the p99 latency off (every checkpoint also syncs the database file).
- */
-const INTERVAL_MS = 200;
+/** How long the thread lets commits accumulate before it checkpoints them. */
+const INTERVAL_MS = 50;
 /** How long it sleeps when nothing was committed (an idle server wakes it twice a second). */
 const IDLE_MS = 500;
 /**
@@ -37,7 +33,7 @@ export interface Checkpointer {
  * crosses its threshold: the writing thread copies the WAL into the database file and syncs it, which
  * was half of a write's cost on the event loop and the source of its latency spikes. Here a worker
  * thread with its own connection runs a PASSIVE checkpoint (it never blocks the writer) when commits
- * happened since its last complete one, at most every 200 ms; the main connection's automatic checkpoint
+ * happened since its last complete one, at most every 50 ms; the main connection's automatic checkpoint
  * stays as a backstop. If the thread fails, the default checkpoint comes back and a warning says why.
  */
 export function startCheckpointer(db: Database.Database, file: string): Checkpointer {
