@@ -1,4 +1,4 @@
-import { type Checkpoint, type CommitBatch, WorkflowFailedEvent } from "../workflows/index.ts";
+import { type Checkpoint, type CommitBatch, isEmptyObject, WorkflowFailedEvent } from "../workflows/index.ts";
 import { StoreError, type EventEnvelope, type HandlerRecord, type StoredEvent, type WorkflowStore } from "../store/types.ts";
 import { type ActiveRun, type HeldCommit, isReleasable } from "./active-run.ts";
 import { isInternalEnvelope, isStopEnvelope, toEnvelope } from "./envelope.ts";
@@ -53,7 +53,7 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
         run.held = null;
         // Created and ended in this one write under a new id: no checkpoint is needed when its state is
         // the empty one a new run of the handler would start from anyway (nothing resumes an ended run).
-        const keep = !(commit.terminal && isEmpty(batch.checkpoint.state) && isEmpty(run.workflow.initialState()));
+        const keep = !(commit.terminal && isEmptyObject(batch.checkpoint.state) && isEmptyObject(run.workflow.initialState()));
         const merged: RunCommit = { ...commit, events: [...held.events, ...events], handler: handler ?? held.handler, checkpoint: keep ? batch.checkpoint : undefined };
         await persist(deps, run, merged, { first: held, then: commit });
         return;
@@ -61,12 +61,6 @@ export function createCommit(deps: CommitDeps, run: ActiveRun): (batch: CommitBa
     }
     await persist(deps, run, commit);
   };
-}
-
-function isEmpty(state: unknown): boolean {
-  if (typeof state !== "object" || state === null) return false;
-  for (const _ in state) return false;
-  return true;
 }
 
 /** What one write of a run carries, once the engine's batch is turned into store records. */
@@ -80,10 +74,10 @@ interface RunCommit {
 
 /**
  * Hold a sync run's first commit instead of writing it: the run's steps start at once, and the commit
- * goes out with the run's next one (a quickstart run is then one write, not two), or on its own one
- * event-loop turn later if the run has not committed again by then (a step that awaits I/O). Only runs
- * no one has been told of are held (`RunStarter.startRun` with `holdFirstCommit`): a crash inside that
- * turn loses a run whose request then fails, never one that was acknowledged. Its checkpoint is held
+ * goes out with the run's next one (a quickstart run is then one write, not two), or on its own two
+ * event-loop turns later if the run has not committed again by then (a step that awaits I/O). Only runs
+ * no one has been told of are held (`Runtime.startRunToEnd`): a crash before the write loses a run whose
+ * request then fails, never one that was acknowledged. Its checkpoint is held
  * as JSON text taken now: the step that starts may change its event's data afterwards (its events are
  * the engine's own, made before any step ran). False when it has no JSON form (it is then written at
  * once, and refused).
@@ -109,15 +103,8 @@ function heldCommit(held: HeldCommit): RunCommit {
 /** Write a held first commit now if it is still held, or wait for it if it is being written (the runtime's stop calls this too). */
 export function writeHeldCommit(deps: CommitDeps, run: ActiveRun): Promise<void> {
   const held = run.held;
-  if (held === null) return run.firstWrite ?? Promise.resolve();
+  if (held === null || !deps.runs.isCurrent(run)) return run.firstWrite ?? Promise.resolve();
   run.held = null;
-  if (!deps.runs.isCurrent(run)) {
-    // Dropped by a stop that did not see it: its caller must still be answered.
-    run.handler?.detach();
-    run.created?.reject(new StoreError({ message: "The server stopped before the run was stored.", hint: "Start the run again once the server is back." }));
-    run.created = null;
-    return Promise.resolve();
-  }
   const written = persist(deps, run, heldCommit(held)).then(
     () => {},
     // Refused: the run never existed (startRun answers the caller); its steps stop here.

@@ -19,9 +19,9 @@ export class RunTable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly terminalWaiters = new Map<string, Set<(wait: TerminalWait) => void>>();
   private lastMs = Number.NaN;
+  private lastNow = "";
   /** `shutdown` happened: no end will be told any more. */
   private stopped = false;
-  private lastNow = "";
 
   constructor(private readonly clock: () => Date) {}
 

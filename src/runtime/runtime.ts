@@ -288,8 +288,8 @@ export class Runtime {
   /**
    * Start a run under a new handler id for a caller that waits for its end (a sync run): `ended`
    * settles as `waitForTerminal` would. Until the run is stored no one else knows of it, so its first
-   * commit goes out with its next one — a run that ends at once is one write — or on its own one
-   * event-loop turn later; a crash before then loses only a run whose caller never got an answer.
+   * commit goes out with its next one — a run that ends at once is one write — or on its own two
+   * event-loop turns later; a crash before then loses only a run whose caller never got an answer.
    */
   async startRunToEnd(workflowName: string, start: WorkflowEvent<any>, options: StartRunOptions = {}): Promise<{ record: HandlerRecord; ended: Promise<TerminalWait> }> {
     const { record, ended } = await this.starter.startRun(workflowName, start, null, options.traceContext, true);

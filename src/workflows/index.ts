@@ -15,4 +15,4 @@ export type { WorkflowGraph, GraphNode, GraphEdge, JsonSchema } from "./graph.ts
 export type { RunObserver, StepAttempt, StepAttemptFailure } from "./observer.ts";
 export { attributeStrayError, currentStepScope } from "./step-scope.ts";
 export type { StepScope, StrayAttribution } from "./step-scope.ts";
-export { findUnserializable } from "./serializable.ts";
+export { findUnserializable, isEmptyObject } from "./serializable.ts";

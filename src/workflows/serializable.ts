@@ -82,20 +82,19 @@ export function unserializableValue(step: string, what: string, value: unknown):
   );
 }
 
+/** A plain object with no enumerable property: what `structuredClone` copies of it is `{}`. */
+export function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const _ in value) return false;
+  return true;
+}
+
 /**
  * `structuredClone`, without its fixed cost for the values most checkpoints copy: an empty array or
  * plain object (a run without state, an invocation with nothing journaled) becomes a new empty one.
  */
 export function cloneValue<T>(value: T): T {
-  if (Array.isArray(value)) {
-    if (value.length === 0) return [] as T;
-  } else if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-    let empty = true;
-    for (const _ in value) {
-      empty = false;
-      break;
-    }
-    if (empty && Object.getOwnPropertySymbols(value).length === 0) return {} as T;
-  }
+  if (Array.isArray(value) && value.length === 0) return [] as T;
+  if (isEmptyObject(value)) return {} as T;
   return structuredClone(value);
 }

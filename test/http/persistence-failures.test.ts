@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.ts";
-import { openSqliteStore, type WorkflowStore } from "../../src/store/index.ts";
+import { openSqliteStore, type SqliteStoreOptions, type SqliteWorkflowStore, type WorkflowStore } from "../../src/store/index.ts";
 import { closeTestApps, createFaultyStore, createTestApp, json, sseEvents, waitFor } from "./helpers.ts";
 
 const temps: string[] = [];
@@ -16,6 +16,15 @@ afterEach(async () => {
   for (const store of stores.splice(0)) await store.close().catch(() => {});
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A SQLite store in a temporary folder, closed and removed after the test. */
+function sqliteStore(options?: SqliteStoreOptions): SqliteWorkflowStore {
+  const dir = mkdtempSync(join(tmpdir(), "llamactl-failures-"));
+  temps.push(dir);
+  const store = openSqliteStore(join(dir, "store.db"), options);
+  stores.push(store);
+  return store;
+}
 
 /** A workflow whose one step waits for `open()` before finishing. */
 function gated() {
@@ -39,17 +48,14 @@ const bigint = new Workflow({ name: "BigFlow" })
 
 describe("acknowledged means durable", () => {
   it("run-nowait answers only once the handler, its start event and a checkpoint of the same run are stored", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llamactl-ack-"));
-    temps.push(dir);
-    const store = openSqliteStore(join(dir, "store.db"));
-    stores.push(store);
+    const store = sqliteStore();
     const flow = gated();
     const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
     const res = await t.api("POST", "/workflows/gated/run-nowait", { body: { start_event: {} } });
     expect(res.statusCode).toBe(200);
     const { handler_id, run_id } = json(res);
     // Read with a connection of its own: what another process (a restart after kill -9) would find.
-    const db = new Database(join(dir, "store.db"), { readonly: true });
+    const db = new Database(store.location, { readonly: true });
     try {
       const handler = db.prepare("SELECT status, run_id FROM handlers WHERE handler_id = ?").get(handler_id);
       const checkpoint = db.prepare("SELECT run_id, data FROM checkpoints WHERE handler_id = ?").get(handler_id) as { run_id: string; data: string } | undefined;
@@ -74,14 +80,6 @@ describe("acknowledged means durable", () => {
 });
 
 describe("a sync run no one knows of yet: its first write waits for the next", () => {
-  function sqliteStore() {
-    const dir = mkdtempSync(join(tmpdir(), "llamactl-sync-"));
-    temps.push(dir);
-    const store = openSqliteStore(join(dir, "store.db"));
-    stores.push(store);
-    return store;
-  }
-
   it("a run that ends at once is created and ended in one SQLite transaction, everything of it stored", async () => {
     const store = sqliteStore();
     const t = await createTestApp({ store });
@@ -173,10 +171,7 @@ describe("a sync run no one knows of yet: its first write waits for the next", (
 
 describe("a held first commit under faults", () => {
   it("holds what the step was given: a step changing its event's data afterwards changes nothing a restart resumes from", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llamactl-held-"));
-    temps.push(dir);
-    const store = openSqliteStore(join(dir, "store.db"));
-    stores.push(store);
+    const store = sqliteStore();
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const Items = StartEvent.extend("Items", { items: z.array(z.string()) });
@@ -287,11 +282,8 @@ describe("no run is stranded", () => {
   });
 
   it("a SQLite store locked by another connection past its busy timeout fails the run instead of stranding it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llamactl-busy-"));
-    temps.push(dir);
-    const file = join(dir, "store.db");
-    const store = openSqliteStore(file, { busyTimeoutMs: 50 });
-    stores.push(store);
+    const store = sqliteStore({ busyTimeoutMs: 50 });
+    const file = store.location;
     const flow = gated();
     const t = await createTestApp({ store, workflows: new Map([["gated", flow.workflow]]) });
     const base = await t.listen();

@@ -37,11 +37,8 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
   const key = idempotencyKeyOf(req);
   let record: HandlerRecord;
   let ended: Promise<TerminalWait> | null = null;
-  if (key === null && wait && requested === null) {
-    // Known to no one until this request answers: the run may be created and ended in one write.
-    ({ record, ended } = await startRun(ctx, req, name, start, null, wait, true));
-  } else if (key === null) {
-    ({ record } = await startRun(ctx, req, name, start, requested, wait));
+  if (key === null) {
+    ({ record, ended } = await startRun(ctx, req, name, start, requested, wait));
   } else {
     // The key points at the handler before the run starts: a repeat finds it, here or on another replica.
     const scope = `run:${name}`;
@@ -69,18 +66,11 @@ async function run(ctx: ApiContext, { params, body: readBody, req, reply }: RunI
   return reply.code(final.record.status === "completed" ? 200 : 500).send(handlerJson(final.record));
 }
 
-async function startRun(
-  ctx: ApiContext,
-  req: FastifyRequest,
-  name: string,
-  start: WorkflowEvent<any>,
-  handlerId: string | null,
-  wait: boolean,
-  toEnd = false,
-): Promise<{ record: HandlerRecord; ended: Promise<TerminalWait> | null }> {
+/** Start a run; a sync run under a new id (known to no one until it answers) may be created and ended in one write. */
+async function startRun(ctx: ApiContext, req: FastifyRequest, name: string, start: WorkflowEvent<any>, handlerId: string | null, wait: boolean): Promise<{ record: HandlerRecord; ended: Promise<TerminalWait> | null }> {
   try {
     const traceContext = traceContextOf(req);
-    if (toEnd) return await ctx.runtime.startRunToEnd(name, start, { traceContext });
+    if (wait && handlerId === null) return await ctx.runtime.startRunToEnd(name, start, { traceContext });
     return { record: await ctx.runtime.startRun(name, start, handlerId, { traceContext }), ended: null };
   } catch (error) {
     // `run` reports a failed creation as `Error running workflow`; `run-nowait` as `Initial persistence failed`.
