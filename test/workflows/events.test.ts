@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
   Event,
+  EventType,
   EventValidationError,
   HumanResponseEvent,
   InputRequiredEvent,
@@ -83,6 +84,25 @@ describe("event types", () => {
   it("make user subtypes strict about their own fields, stripping unknown keys even under open parents", () => {
     expect(Question.create({ question: "hi", extra: true } as never).data).toEqual({ question: "hi" });
     expect(() => Question.create({} as never)).toThrow(/QuestionEvent\.question/);
+  });
+
+  it("give a type without fields what its schema gives: {} for any object, zod's error for anything else", () => {
+    const Tick = Event.extend("TickEvent");
+    const first = Tick.create({ extra: 1 } as never);
+    expect(first.data).toEqual({});
+    expect(Tick.create().data).not.toBe(first.data); // a fresh payload each time, as from zod
+    for (const bad of [[], "x", 3]) {
+      const zodSays = z.object({}).safeParse(bad);
+      expect(zodSays.success).toBe(false);
+      expect(() => Tick.create(bad as never)).toThrow(EventValidationError);
+    }
+    // Only plain z.object({}) skips its schema: strict and refined schemas without fields still run.
+    const Strict = new EventType("StrictTick", z.strictObject({}), Event, false);
+    expect(() => Strict.create({ extra: 1 } as never)).toThrow(/StrictTick/);
+    const Refined = new EventType("RefinedTick", z.object({}).refine(() => false, "never valid"), Event, false);
+    expect(() => Refined.create({})).toThrow(/never valid/);
+    // Inherited fields are fields: a subtype of a typed parent validates them.
+    expect(() => Progress.extend("TickWithPct").create({} as never)).toThrow(/TickWithPct\.pct/);
   });
 
   it("inherit a user parent's fields in a subtype", () => {
