@@ -2,6 +2,8 @@
  * HTTP benchmark: sync-run throughput of the quickstart (POST /deployments/app/workflows/answer-question/run)
  * with 50 connections, and p50/p99 latency with one client, against a bare Fastify route returning the same
  * JSON, both in their own process, alternated several rounds (median). Memory store and SQLite default.
+ * With the memory store, also GET /health through the same server: what the HTTP stack alone costs
+ * (its hooks for request ids, access control, CORS, tracing and metrics), the floor under a served run.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -20,10 +22,10 @@ interface Load {
   errors: number;
 }
 
-function load(url: string, connections: number): Promise<Load> {
+function load(url: string, connections: number, method: "POST" | "GET" = "POST"): Promise<Load> {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url, method: "POST", body: BODY, headers: { "content-type": "application/json" }, connections, duration: SECONDS, pipelining: 1 },
+      { url, method, body: method === "POST" ? BODY : undefined, headers: { "content-type": "application/json" }, connections, duration: SECONDS, pipelining: 1 },
       (err, result) => {
         if (err) return reject(err);
         const errors = result.errors + result.non2xx;
@@ -79,6 +81,8 @@ async function measure(persistence: "memory" | "local"): Promise<void> {
       await load(bareUrl, 10);
     }
     const throughput = await alternate(ROUNDS, async () => (await load(runUrl, 50)).rps, async () => (await load(bareUrl, 50)).rps);
+    // The same stack without a run, once (it does not depend on the store).
+    const floor = persistence === "memory" ? await alternate(ROUNDS, async () => (await load(`${serve.url}/health`, 50, "GET")).rps, async () => (await load(bareUrl, 50)).rps) : null;
     const LAT = QUICK ? 200 : 2000;
     const lat = { a: [] as number[], b: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -91,6 +95,9 @@ async function measure(persistence: "memory" | "local"): Promise<void> {
     const target = persistence === "memory" ? "≥ 0.6" : "≥ 0.4";
     report(`HTTP: quickstart sync run, ${persistence === "memory" ? "memory store" : "SQLite store (default)"}`, [
       { name: "throughput, 50 connections (req/s)", value: fmt.n(throughput.a), baseline: `${fmt.n(throughput.b)} bare Fastify`, ratio: fmt.ratio(throughput.a / throughput.b), target },
+      ...(floor
+        ? [{ name: "GET /health through the same server, 50 connections (req/s)", value: fmt.n(floor.a), baseline: `${fmt.n(floor.b)} bare Fastify`, ratio: fmt.ratio(floor.a / floor.b) }]
+        : []),
       { name: "latency p50, 1 client", value: fmt.ms(p50a), baseline: fmt.ms(p50b), ratio: fmt.ratio(p50a / p50b), target: persistence === "memory" ? undefined : "≤ 1.5" },
       { name: "latency p99, 1 client", value: fmt.ms(p99a), baseline: fmt.ms(p99b), ratio: fmt.ratio(p99a / p99b), target: persistence === "memory" ? undefined : "≤ 3" },
     ]);
