@@ -40,16 +40,32 @@ export function loadEngine(): Promise<ModuleNamespace> {
  * registering each namespace.
  */
 export function aliasEngineForEsm(): void {
-  registerHooks("./engine-alias-hook.mjs", {
-    parentURL: import.meta.url,
-    data: {
-      aliases: {
-        llamactl: { url: ENGINE_URL, format: "module" },
-        "llamactl/package.json": { url: PACKAGE_JSON_URL, format: "json" },
+  const aliases: Record<string, { url: string; format: string }> = {
+    llamactl: { url: ENGINE_URL, format: "module" },
+    "llamactl/package.json": { url: PACKAGE_JSON_URL, format: "json" },
+  };
+  // Node 22.15+ and 23.5+ have in-thread hooks, and tsx uses them there: they wrap the off-thread ones,
+  // so an alias registered off-thread would come back tagged with the namespace (a second engine,
+  // whose step scopes the server cannot see). The alias is then registered in-thread too, last: it
+  // answers before tsx's namespace is applied.
+  const inThread = (Module as unknown as { registerHooks?: (hooks: { resolve: InThreadResolve }) => unknown }).registerHooks;
+  if (typeof inThread === "function") {
+    inThread({
+      resolve(specifier, context, nextResolve) {
+        const target = aliases[specifier];
+        return target ? { url: target.url, format: target.format, shortCircuit: true } : nextResolve(specifier, context);
       },
-    },
-  });
+    });
+    return;
+  }
+  registerHooks("./engine-alias-hook.mjs", { parentURL: import.meta.url, data: { aliases } });
 }
+
+type InThreadResolve = (
+  specifier: string,
+  context: unknown,
+  nextResolve: (specifier: string, context: unknown) => unknown,
+) => unknown;
 
 async function typescriptLoads(): Promise<boolean> {
   // A unique query: Node caches a failed import by URL, and the probe may run before tsx is registered.
@@ -58,7 +74,9 @@ async function typescriptLoads(): Promise<boolean> {
     await nativeImport(probe);
     return true;
   } catch (error) {
-    if ((error as { code?: string }).code === "ERR_UNKNOWN_FILE_EXTENSION") return false;
+    // No TypeScript at all (Node 20), or only Node's own type stripping (22.18+), which refuses the probe.
+    const code = (error as { code?: string }).code;
+    if (code === "ERR_UNKNOWN_FILE_EXTENSION" || code === "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") return false;
     throw error;
   }
 }
