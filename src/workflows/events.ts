@@ -90,7 +90,7 @@ export class EventType<D = Record<string, unknown>> {
     for (let p = parent; p && p.parent; p = p.parent) chain.push(p.name);
     this.ancestors = chain;
     const def = schema._zod.def;
-    this.#fieldless = Object.keys(schema.shape).length === 0 && def.catchall === undefined && !def.checks?.length;
+    this.#fieldless = def.type === "object" && Object.keys(schema.shape).length === 0 && def.catchall === undefined && !def.checks?.length;
   }
 
   /** Declare a subtype whose payload adds `shape` to this type's fields. */

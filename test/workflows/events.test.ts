@@ -101,6 +101,8 @@ describe("event types", () => {
     expect(() => Strict.create({ extra: 1 } as never)).toThrow(/StrictTick/);
     const Refined = new EventType("RefinedTick", z.object({}).refine(() => false, "never valid"), Event, false);
     expect(() => Refined.create({})).toThrow(/never valid/);
+    const Piped = new EventType("PipedTick", z.object({}).transform(() => ({ piped: true })) as never, Event, false);
+    expect(Piped.create({}).data).toEqual({ piped: true });
     // Inherited fields are fields: a subtype of a typed parent validates them.
     expect(() => Progress.extend("TickWithPct").create({} as never)).toThrow(/TickWithPct\.pct/);
   });
