@@ -10,7 +10,6 @@ import { createUnavailableResponder } from "./unavailable.ts";
 import { currentNode, workerNodeFlags } from "./worker-flags.ts";
 
 const WORKER_ENTRY = forkableEntry("./worker-entry.js", import.meta.url);
-const WORKER_FLAGS = workerNodeFlags(currentNode());
 const SHUTDOWN_GRACE_MS = 5000;
 /** A connection waits this long for a worker that is starting, then gets 503. */
 const HOLD_MS = 15_000;
@@ -134,7 +133,8 @@ export class WorkerSupervisor {
   /** Start a worker and wait until it serves (possibly degraded, on a reload) or fails to load. */
   start(reload: { loadProblems?: Problem[]; afterCrash?: boolean } | null = null): Promise<StartResult> {
     const child = fork(WORKER_ENTRY.file, [], {
-      execArgv: [...process.execArgv, ...WORKER_FLAGS, ...WORKER_ENTRY.execArgv],
+      // NODE_OPTIONS as the worker gets it (the project's .env and env table included).
+      execArgv: [...process.execArgv, ...workerNodeFlags({ ...currentNode(), nodeOptions: this.config.env.NODE_OPTIONS }), ...WORKER_ENTRY.execArgv],
       cwd: this.config.projectDir,
       env: this.config.env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],

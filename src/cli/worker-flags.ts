@@ -14,7 +14,7 @@ export interface NodeFacts {
   version: string;
   /** Whether this Node accepts the flag (`process.allowedNodeEnvironmentFlags`). */
   accepts(flag: string): boolean;
-  /** The supervisor's own flags and NODE_OPTIONS, where a user's choice would be. */
+  /** The supervisor's own flags and the worker's NODE_OPTIONS, where a user's choice would be. */
   execArgv: readonly string[];
   nodeOptions: string | undefined;
 }

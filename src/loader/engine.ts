@@ -44,15 +44,19 @@ export function aliasEngineForEsm(): void {
     llamactl: { url: ENGINE_URL, format: "module" },
     "llamactl/package.json": { url: PACKAGE_JSON_URL, format: "json" },
   };
-  // Node 22.15+ and 23.5+ have in-thread hooks, and tsx uses them there: they wrap the off-thread ones,
-  // so an alias registered off-thread would come back tagged with the namespace (a second engine,
-  // whose step scopes the server cannot see). The alias is then registered in-thread too, last: it
-  // answers before tsx's namespace is applied.
+  // Every import and require of the process passes here: no inherited keys ("constructor").
+  const inThreadAliases = new Map(Object.entries(aliases));
+  // Node 22.15+ and 23.5+ have in-thread hooks, and tsx 4.23 uses them on 22.22.3+, 24.11.1+ and 25.1+:
+  // they wrap the off-thread ones, so an alias registered off-thread came back tagged with the
+  // namespace (a second engine, whose step scopes the server cannot see). Where Node has them the alias
+  // is registered in-thread, last: it answers first, whichever way tsx hooks. In-thread hooks also see
+  // `require()`, before the CommonJS patch below: `require("llamactl")` then gets the engine module
+  // itself through Node's require() of an ES module (the same instance: it is loaded already).
   const inThread = (Module as unknown as { registerHooks?: (hooks: { resolve: InThreadResolve }) => unknown }).registerHooks;
   if (typeof inThread === "function") {
     inThread({
       resolve(specifier, context, nextResolve) {
-        const target = aliases[specifier];
+        const target = inThreadAliases.get(specifier);
         return target ? { url: target.url, format: target.format, shortCircuit: true } : nextResolve(specifier, context);
       },
     });
@@ -67,6 +71,14 @@ type InThreadResolve = (
   nextResolve: (specifier: string, context: unknown) => unknown,
 ) => unknown;
 
+const NO_TYPESCRIPT_LOADER = new Set([
+  "ERR_UNKNOWN_FILE_EXTENSION",
+  "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX",
+  "ERR_INVALID_TYPESCRIPT_SYNTAX",
+  // llamactl installed under node_modules: Node does not strip types there.
+  "ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING",
+]);
+
 async function typescriptLoads(): Promise<boolean> {
   // A unique query: Node caches a failed import by URL, and the probe may run before tsx is registered.
   const probe = new URL(`./typescript-probe.ts?attempt=${randomUUID()}`, import.meta.url).href;
@@ -74,9 +86,9 @@ async function typescriptLoads(): Promise<boolean> {
     await nativeImport(probe);
     return true;
   } catch (error) {
-    // No TypeScript at all (Node 20), or only Node's own type stripping (22.18+), which refuses the probe.
-    const code = (error as { code?: string }).code;
-    if (code === "ERR_UNKNOWN_FILE_EXTENSION" || code === "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") return false;
+    // No TypeScript at all (Node 20), or only Node's own type stripping (on by default from 22.18 and
+    // 23.6), which refuses the probe: with ERR_INVALID_TYPESCRIPT_SYNTAX before 22.14/23.7.
+    if (NO_TYPESCRIPT_LOADER.has((error as { code?: string }).code ?? "")) return false;
     throw error;
   }
 }

@@ -90,7 +90,7 @@ export class EventType<D = Record<string, unknown>> {
     for (let p = parent; p && p.parent; p = p.parent) chain.push(p.name);
     this.ancestors = chain;
     const def = schema._zod.def;
-    this.#fieldless = def.type === "object" && Object.keys(schema.shape).length === 0 && def.catchall === undefined && !def.checks?.length;
+    this.#fieldless = def.type === "object" && Reflect.ownKeys(schema.shape).length === 0 && def.catchall === undefined && !def.checks?.length;
   }
 
   /** Declare a subtype whose payload adds `shape` to this type's fields. */
@@ -112,7 +112,7 @@ export class EventType<D = Record<string, unknown>> {
 
   /** Create an instance, validating the payload. Throws `EventValidationError` naming failing paths. */
   create(data: Partial<D> = {}): WorkflowEvent<D> {
-    // zod's own test for an object (null and arrays fail below, with zod's message).
+    // zod's own test for an object (arrays and other values fail below, with zod's message).
     if (this.#fieldless && typeof data === "object" && data !== null && !Array.isArray(data)) return makeEvent(this, {} as D);
     const parsed = this.schema.safeParse(data ?? {});
     if (!parsed.success) throw new EventValidationError(this.name, formatIssues(this.name, parsed.error));

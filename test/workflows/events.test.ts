@@ -103,6 +103,9 @@ describe("event types", () => {
     expect(() => Refined.create({})).toThrow(/never valid/);
     const Piped = new EventType("PipedTick", z.object({}).transform(() => ({ piped: true })) as never, Event, false);
     expect(Piped.create({}).data).toEqual({ piped: true });
+    const tag = Symbol("tag");
+    const Tagged = new EventType("TaggedTick", z.object({ [tag]: z.string() }), Event, false);
+    expect(() => Tagged.create({} as never)).toThrow(); // validated: a symbol-keyed field is a field
     // Inherited fields are fields: a subtype of a typed parent validates them.
     expect(() => Progress.extend("TickWithPct").create({} as never)).toThrow(/TickWithPct\.pct/);
   });
