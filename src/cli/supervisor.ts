@@ -133,8 +133,7 @@ export class WorkerSupervisor {
   /** Start a worker and wait until it serves (possibly degraded, on a reload) or fails to load. */
   start(reload: { loadProblems?: Problem[]; afterCrash?: boolean } | null = null): Promise<StartResult> {
     const child = fork(WORKER_ENTRY.file, [], {
-      // NODE_OPTIONS as the worker gets it (the project's .env and env table included).
-      execArgv: [...process.execArgv, ...workerNodeFlags({ ...currentNode(), nodeOptions: this.config.env.NODE_OPTIONS }), ...WORKER_ENTRY.execArgv],
+      execArgv: [...process.execArgv, ...workerNodeFlags(currentNode(this.config.env.NODE_OPTIONS)), ...WORKER_ENTRY.execArgv],
       cwd: this.config.projectDir,
       env: this.config.env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],

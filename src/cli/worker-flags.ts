@@ -26,12 +26,12 @@ export function workerNodeFlags(node: NodeFacts): string[] {
   return chosen ? [] : [FRAME_FLAG];
 }
 
-/** This process's facts. */
-export function currentNode(): NodeFacts {
+/** This process's facts, with the NODE_OPTIONS of the environment the worker gets (a project's .env included). */
+export function currentNode(nodeOptions: string | undefined): NodeFacts {
   return {
     version: process.versions.node,
     accepts: (flag) => process.allowedNodeEnvironmentFlags.has(flag),
     execArgv: process.execArgv,
-    nodeOptions: process.env.NODE_OPTIONS,
+    nodeOptions,
   };
 }

@@ -40,12 +40,11 @@ export function loadEngine(): Promise<ModuleNamespace> {
  * registering each namespace.
  */
 export function aliasEngineForEsm(): void {
-  const aliases: Record<string, { url: string; format: string }> = {
-    llamactl: { url: ENGINE_URL, format: "module" },
-    "llamactl/package.json": { url: PACKAGE_JSON_URL, format: "json" },
-  };
-  // Every import and require of the process passes here: no inherited keys ("constructor").
-  const inThreadAliases = new Map(Object.entries(aliases));
+  // A Map: every import and require of the process is looked up here, and no inherited key ("constructor") may match.
+  const aliases = new Map([
+    ["llamactl", { url: ENGINE_URL, format: "module" }],
+    ["llamactl/package.json", { url: PACKAGE_JSON_URL, format: "json" }],
+  ]);
   // Node 22.15+ and 23.5+ have in-thread hooks, and tsx 4.23 uses them on 22.22.3+, 24.11.1+ and 25.1+:
   // they wrap the off-thread ones, so an alias registered off-thread came back tagged with the
   // namespace (a second engine, whose step scopes the server cannot see). Where Node has them the alias
@@ -56,13 +55,13 @@ export function aliasEngineForEsm(): void {
   if (typeof inThread === "function") {
     inThread({
       resolve(specifier, context, nextResolve) {
-        const target = inThreadAliases.get(specifier);
+        const target = aliases.get(specifier);
         return target ? { url: target.url, format: target.format, shortCircuit: true } : nextResolve(specifier, context);
       },
     });
     return;
   }
-  registerHooks("./engine-alias-hook.mjs", { parentURL: import.meta.url, data: { aliases } });
+  registerHooks("./engine-alias-hook.mjs", { parentURL: import.meta.url, data: { aliases: Object.fromEntries(aliases) } });
 }
 
 type InThreadResolve = (

@@ -25,8 +25,9 @@ describe("the worker's Node flags", () => {
   });
 
   it("read this process's Node", () => {
-    const here = currentNode();
+    const here = currentNode("--max-old-space-size=4096");
     expect(here.version).toBe(process.versions.node);
+    expect(here.nodeOptions).toBe("--max-old-space-size=4096");
     expect(here.accepts("--max-old-space-size")).toBe(true);
     expect(here.accepts("--no-such-flag")).toBe(false);
   });

@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { REPO } from "../durability/helpers.ts";
+import { REPO } from "../e2e/serve-process.ts";
 
 const CACHE = join(REPO, "node_modules", ".cache", "llamactl-test-node");
 
